@@ -1,0 +1,5 @@
+import sys
+
+from bert_emd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""The `bert-emd` command: one sub-command per stage, its flags generated from the config dataclass."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from bert_emd.errors import BertEmdError
+from bert_emd.options import add_options, build_config, load_config_file
+
+
+def _commands() -> dict[str, tuple[type, Callable, str]]:
+    from bert_emd.distill import DistillConfig, distill
+    from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict
+    from bert_emd.finetune import FinetuneConfig, finetune
+
+    return {
+        "finetune": (FinetuneConfig, finetune, "fine-tune a teacher (any HF encoder) on a task"),
+        "distill": (DistillConfig, distill, "distil a fine-tuned teacher into a smaller student (BERT-EMD)"),
+        "evaluate": (EvaluateConfig, evaluate, "score a model on a task, optionally against its teacher"),
+        "predict": (PredictConfig, predict, "write GLUE submission TSV files for a test split"),
+    }
+
+
+def build_parser(commands: dict) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bert-emd", description="Compress fine-tuned BERT-style models: "
+                                     "BERT-EMD distillation, evaluation and deployment measures.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (config_class, _, help_text) in commands.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--config", help="YAML or JSON file of options; flags given here override it")
+        add_options(command, config_class)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    commands = _commands()
+    args = vars(build_parser(commands).parse_args(argv))
+    name = args.pop("command")
+    config_file = args.pop("config", None)
+    config_class, run, _ = commands[name]
+    try:
+        values = load_config_file(config_file) if config_file else {}
+        values.update(args)  # CLI flags override the file
+        run(build_config(config_class, values, source=config_file or "options"))
+    except BertEmdError as error:
+        print(f"bert-emd {name}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bert-emd {name}: interrupted; run the same command again to resume from the last checkpoint",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Task data from three sources, as ``datasets.Dataset`` rows ``text_a[, text_b], label, idx``.
+
+Sources, in order of precedence: the user's own files (``--train-file`` ...), a local directory in
+the original GLUE TSV layout (``--data-dir``), and the hub's ``nyu-mll/glue`` dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from bert_emd.data.readers import Table, check_present, read_table
+from bert_emd.data.tasks import HUB_SPLIT_NAMES, TaskSpec, custom_task, get_task
+from bert_emd.errors import BertEmdError
+from bert_emd.options import option
+
+UNLABELLED = -1
+
+
+@dataclass
+class DataOptions:
+    """Where a task's examples come from and how they are cut to size."""
+
+    task: str | None = option(None, "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli); "
+                              "leave out for your own files")
+    data_dir: str | None = option(None, "directory in the original GLUE TSV layout, e.g. ../shared/glue")
+    train_file: str | None = option(None, "your own training file (.csv, .tsv or .jsonl)")
+    validation_file: str | None = option(None, "your own validation file (.csv, .tsv or .jsonl)")
+    test_file: str | None = option(None, "your own unlabelled test file (.csv, .tsv or .jsonl)")
+    text_columns: str | None = option(None, "text column(s) of your own files, 'a' or 'a,b' (default: text)")
+    label_column: str | None = option(None, "label column of your own files (default: label)")
+    labels: str | None = option(None, "label names of your own classification task, comma-separated "
+                                "(default: the sorted values found in the training file)")
+    regression: bool = option(False, "your own files hold a regression target (a number per example)")
+    max_length: int = option(128, "maximum tokens per example; longer inputs are truncated")
+    max_train_samples: int | None = option(None, "use only the first N training examples")
+    max_eval_samples: int | None = option(None, "use only the first N examples of each evaluation split")
+
+    @property
+    def uses_own_files(self) -> bool:
+        return bool(self.train_file or self.validation_file or self.test_file)
+
+
+def resolve_task(options: DataOptions, model_labels: tuple[str, ...] | None = None) -> TaskSpec:
+    """The task of a run: a GLUE task by name, or a custom task for the user's own files."""
+    if options.task and options.task.lower() != "custom":
+        spec = get_task(options.task)
+        if options.uses_own_files and (options.text_columns or options.label_column):
+            text_columns = _split_columns(options.text_columns) if options.text_columns else spec.text_columns
+            return dataclasses.replace(spec, text_columns=text_columns,
+                                       label_column=options.label_column or spec.label_column)
+        return spec
+    if not options.uses_own_files:
+        raise BertEmdError("no task given: pass --task (a GLUE task) or your own files with --train-file")
+    text_columns = _split_columns(options.text_columns or "text")
+    label_column = options.label_column or "label"
+    if options.regression:
+        labels: tuple[str, ...] = ()
+    elif options.labels:
+        labels = tuple(label.strip() for label in options.labels.split(","))
+    elif options.train_file:
+        table = read_table(options.train_file)
+        labels = tuple(sorted({_label_text(v) for v in check_present(table, label_column)}))
+    elif model_labels:
+        labels = model_labels
+    else:
+        raise BertEmdError("cannot tell the label set of your files: pass --labels a,b,... or --train-file")
+    return custom_task(labels, text_columns, label_column)
+
+
+def _split_columns(text: str) -> tuple[str, ...]:
+    columns = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not 1 <= len(columns) <= 2:
+        raise BertEmdError(f"--text-columns takes one or two column names, got '{text}'")
+    return columns
+
+
+def _label_text(value) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def expand_split(task: TaskSpec, split: str) -> tuple[str, ...]:
+    """'dev' means every dev set of the task (MNLI: matched and mismatched); likewise 'test'."""
+    if split == "dev":
+        return task.eval_splits
+    if split == "test":
+        return task.test_splits
+    if split == "train" or split in task.eval_splits or split in task.test_splits:
+        return (split,)
+    valid = ", ".join(("train", "dev", "test") + task.eval_splits + task.test_splits)
+    raise BertEmdError(f"unknown split '{split}' for {task.display_name}; use one of {valid}")
+
+
+def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dataset:
+    """One split (``train``, ``dev``, ``dev_matched``, ``test`` ...) as a ``datasets.Dataset``."""
+    if options.uses_own_files:
+        dataset = _from_own_file(task, options, split)
+    elif options.data_dir:
+        dataset = _from_glue_dir(task, Path(options.data_dir), split)
+    else:
+        dataset = _from_hub(task, split)
+    limit = options.max_train_samples if split == "train" else options.max_eval_samples
+    if limit is not None:
+        if limit <= 0:
+            raise BertEmdError(f"--max-{'train' if split == 'train' else 'eval'}-samples must be positive")
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    return dataset
+
+
+def _rows_from_table(task: TaskSpec, table: Table, labelled: bool, index_column: str | None) -> datasets.Dataset:
+    data: dict[str, list] = {}
+    for name, text_column in zip(("text_a", "text_b"), task.text_columns):
+        data[name] = [str(text) for text in check_present(table, text_column)]
+    if labelled:
+        data["label"] = _convert_labels(task, table)
+    else:
+        data["label"] = [UNLABELLED] * len(table)
+    if index_column and index_column in table.columns:
+        data["idx"] = [int(value) if str(value).strip().isdigit() else i
+                       for i, value in enumerate(table.columns[index_column])]
+    else:
+        data["idx"] = list(range(len(table)))
+    return datasets.Dataset.from_dict(data)
+
+
+def _convert_labels(task: TaskSpec, table: Table) -> list:
+    raw = table.column(task.label_column, purpose="label column")
+    converted = []
+    for value, number in zip(raw, table.line_numbers):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise BertEmdError(f"{table.path}, line {number}: label is missing")
+        if task.is_regression:
+            try:
+                converted.append(float(value))
+            except (TypeError, ValueError):
+                raise BertEmdError(f"{table.path}, line {number}: target '{value}' is not a number") from None
+        else:
+            text = _label_text(value)
+            if text not in task.labels:
+                raise BertEmdError(
+                    f"{table.path}, line {number}: label '{text}' is not one of the task's labels "
+                    f"({', '.join(task.labels)})"
+                )
+            converted.append(task.labels.index(text))
+    return converted
+
+
+def _from_own_file(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dataset:
+    files = {"train": options.train_file, "test": options.test_file}
+    path = files.get(split, options.validation_file)
+    if path is None:
+        flag = {"train": "--train-file", "test": "--test-file"}.get(split, "--validation-file")
+        raise BertEmdError(f"the {split} split needs {flag}")
+    table = read_table(path)
+    labelled = split != "test" or task.label_column in table.columns
+    return _rows_from_table(task, table, labelled, index_column="index" if split == "test" else None)
+
+
+def _task_folder(task: TaskSpec, data_dir: Path) -> Path:
+    if not data_dir.is_dir():
+        raise BertEmdError(f"data directory not found: {data_dir}")
+    wanted = {task.display_name.lower(), task.display_name.lower().replace("-", ""), task.name}
+    for child in sorted(data_dir.iterdir()):
+        if child.is_dir() and child.name.lower() in wanted:
+            return child
+    if (data_dir / "train.tsv").is_file() or (data_dir / f"{task.eval_splits[0]}.tsv").is_file():
+        return data_dir  # the task folder itself was given
+    raise BertEmdError(f"{data_dir}: no {task.display_name} folder (expected {data_dir / task.display_name})")
+
+
+def _from_glue_dir(task: TaskSpec, data_dir: Path, split: str) -> datasets.Dataset:
+    path = _task_folder(task, data_dir) / f"{split}.tsv"
+    if not path.is_file():
+        raise BertEmdError(f"file not found: {path}")
+    headerless = split in task.headerless_splits
+    table = read_table(path, header_names=task.headerless_columns if headerless else None)
+    labelled = split not in task.test_splits
+    return _rows_from_table(task, table, labelled, index_column=task.index_column)
+
+
+def _from_hub(task: TaskSpec, split: str) -> datasets.Dataset:
+    if task.name == "custom":
+        raise BertEmdError("own-file tasks need --train-file / --validation-file / --test-file")
+    hub_split = HUB_SPLIT_NAMES[split]
+    try:
+        dataset = datasets.load_dataset("nyu-mll/glue", task.name, split=hub_split)
+    except Exception as error:  # offline, unknown split, hub errors: one line for the user
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise BertEmdError(
+            f"could not load GLUE {task.display_name} ({hub_split}) from the Hugging Face hub: {message}; "
+            "pass --data-dir with the GLUE TSV files or your own --train-file/--validation-file"
+        ) from None
+    renames = {hub: ours for hub, ours in zip(task.hub_text_columns, ("text_a", "text_b"))}
+    dataset = dataset.rename_columns(renames)
+    keep = list(renames.values()) + ["label", "idx"]
+    return dataset.remove_columns([c for c in dataset.column_names if c not in keep])
+
+
+def tokenize(dataset: datasets.Dataset, tokenizer, max_length: int, description: str = "Tokenising"):
+    """Token ids (no padding: the collator pads each batch to its longest example) and ``labels``."""
+    pair = "text_b" in dataset.column_names
+
+    def encode(batch):
+        texts = (batch["text_a"], batch["text_b"]) if pair else (batch["text_a"],)
+        encoded = tokenizer(*texts, truncation=True, max_length=max_length)
+        encoded["labels"] = batch["label"]
+        return encoded
+
+    remove = [c for c in dataset.column_names if c != "idx"]
+    return dataset.map(encode, batched=True, remove_columns=remove, desc=description)

@@ -1,0 +1,51 @@
+"""Options of `bert-emd distill` (defaults: METHODS.md's published BERT-EMD settings where they exist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bert_emd.data.loading import DataOptions
+from bert_emd.distill.emd import MAPPINGS
+from bert_emd.options import option
+from bert_emd.training import TrainingOptions
+
+
+@dataclass
+class DistillConfig(TrainingOptions, DataOptions):
+    teacher: str | None = option(None, "fine-tuned teacher directory (a `bert-emd finetune` output) (required)")
+    # student
+    student_layers: int | None = option(None, "number of student layers, fewer than the teacher's (required)")
+    student_hidden: int | None = option(None, "student hidden size (default: the teacher's)")
+    student_intermediate: int | None = option(None, "student feed-forward size (default: the teacher's)")
+    student_heads: int | None = option(None, "student attention heads (default: the teacher's)")
+    student_init: str = option("teacher", "teacher: copy embeddings and evenly spaced teacher layers where sizes "
+                               "allow; random; or the path of a pretrained small model of the teacher's family")
+    # mapping and layer terms
+    mapping: str = option("emd", "layer mapping: emd (many-to-many, flow solved each step), skip (TinyBERT "
+                          "uniform), last (PKD top layers), none (prediction-layer KD only)", choices=MAPPINGS)
+    attention: str = option("scores", "attention term: pre-softmax scores (the reference code), softmax "
+                            "probabilities, or off", choices=("scores", "probs", "off"))
+    hidden: bool = option(True, "match hidden states of the transformer layers")
+    embedding: bool = option(True, "match the embedding-layer output (plain MSE)")
+    include_padding: bool = option(False, "count padding positions in the layer distances (the reference code "
+                                   "does; excluded by default)")
+    # cost attention
+    weight_update: bool = option(True, "learn the layer weights by cost attention after each EMD solve")
+    weight_norm: str = option("softmax", "normalise the layer weights by softmax(w / T) or w / sum(w)",
+                              choices=("softmax", "sum"))
+    emd_temperature: float = option(1.0, "temperature T of the softmax weight normalisation")
+    separate_weights: bool = option(False, "keep attention and hidden-state layer weights apart (default: "
+                                    "averaged into one shared pair after each step, as the reference)")
+    # loss
+    alpha: float = option(1.0, "share of the soft (teacher) prediction loss; 1 - alpha goes to the labels")
+    beta: float = option(0.005, "weight of the layer terms (EMD terms and embedding MSE)")
+    theta: float = option(1.0, "weight of the EMD terms inside the layer terms")
+    kd_temperature: float = option(1.0, "temperature of the soft prediction loss")
+    # schedule
+    schedule: str = option("joint", "joint: all terms together; two-stage: layer terms first, then prediction",
+                           choices=("joint", "two-stage"))
+    intermediate_epochs: float | None = option(None, "two-stage: epochs of the layer stage (default: --epochs)")
+    prediction_epochs: float | None = option(None, "two-stage: epochs of the prediction stage (default: --epochs)")
+    history_every: int = option(10, "record the layer weights in distill_state.json every N steps")
+    learning_rate: float = option(1e-4, "peak learning rate of AdamW")
+    epochs: float = option(3.0, "training epochs (joint schedule)")

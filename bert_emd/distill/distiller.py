@@ -1,0 +1,145 @@
+"""The module the Trainer optimises: frozen teacher, student, projection and the BERT-EMD loss.
+
+Every term of the paper's loss is here (METHODS.md section 1):
+
+    L = beta * (theta * (L_att_emd + L_hid_emd) + L_emb) + L_pred
+    L_pred = alpha * soft_CE(student / t, teacher / t) * t^2 + (1 - alpha) * CE(student, labels)
+
+(MSE to the teacher's output, and to the labels, for regression tasks.)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bert_emd.distill.config import DistillConfig
+from bert_emd.distill.emd import pairwise_mse
+from bert_emd.distill.layer_loss import LayerMappingLoss, share_weights
+
+STAGES = ("joint", "intermediate", "prediction")
+
+
+class Distiller(nn.Module):
+    def __init__(self, teacher: nn.Module, student: nn.Module, config: DistillConfig):
+        super().__init__()
+        self.teacher = teacher.requires_grad_(False).eval()
+        self.student = student
+        self.alpha, self.beta, self.theta, self.kd_temperature = (config.alpha, config.beta, config.theta,
+                                                                  config.kd_temperature)
+        self.is_regression = teacher.config.problem_type == "regression" or teacher.config.num_labels == 1
+        self.include_padding = config.include_padding
+        layers_on = config.mapping != "none"
+        self.embedding_term = layers_on and config.embedding
+        self.separate_weights = config.separate_weights
+        student_layers, teacher_layers = student.config.num_hidden_layers, teacher.config.num_hidden_layers
+
+        def term():
+            return LayerMappingLoss(config.mapping, student_layers, teacher_layers, config.weight_update,
+                                    config.weight_norm, config.emd_temperature)
+
+        self.attention_loss = term() if layers_on and config.attention != "off" else None
+        self.hidden_loss = term() if layers_on and config.hidden else None
+        needs_projection = (self.hidden_loss is not None or self.embedding_term) and \
+            student.config.hidden_size != teacher.config.hidden_size
+        # One shared trainable projection of student states to the teacher width (training only).
+        self.projection = nn.Linear(student.config.hidden_size, teacher.config.hidden_size) \
+            if needs_projection else None
+        self.stage = "joint"
+        self.running: dict[str, list[float]] = defaultdict(list)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # the teacher never uses dropout
+        return self
+
+    def set_stage(self, stage: str) -> None:
+        """joint: all terms; intermediate: layer terms only; prediction: prediction loss only."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage}")
+        self.stage = stage
+        if self.projection is not None:  # unused in the prediction stage (and DDP wants no unused parameters)
+            self.projection.requires_grad_(stage != "prediction")
+
+    @property
+    def layer_terms_on(self) -> bool:
+        return self.stage != "prediction" and bool(self.attention_loss or self.hidden_loss or self.embedding_term)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        if not self.training:  # evaluation: the student alone
+            logits = self.student(**inputs).logits
+            return {"loss": self._hard_loss(logits, labels), "logits": logits}
+
+        layers = self.layer_terms_on
+        want_attention = layers and self.attention_loss is not None
+        with torch.no_grad():
+            teacher = self.teacher(**inputs, output_hidden_states=layers, output_attentions=want_attention)
+        student = self.student(**inputs, output_hidden_states=layers, output_attentions=want_attention)
+        terms: dict[str, torch.Tensor] = {}
+        if self.stage != "intermediate":
+            terms["prediction"] = self._prediction_loss(student.logits, teacher.logits, labels)
+        if layers:
+            terms.update(self._layer_terms(student, teacher, attention_mask))
+        layer_total = self.theta * (terms.get("attention_emd", 0.0) + terms.get("hidden_emd", 0.0)) + \
+            terms.get("embedding", 0.0)
+        loss = terms.get("prediction", 0.0) + (self.beta * layer_total if layers else 0.0)
+        for name, value in terms.items():
+            self.running[name].append(float(value.detach()))
+        return {"loss": loss, "logits": student.logits}
+
+    def _layer_terms(self, student, teacher, attention_mask) -> dict[str, torch.Tensor]:
+        terms = {}
+        mask = None if self.include_padding or attention_mask is None else attention_mask
+        student_hidden = student.hidden_states
+        if self.projection is not None:
+            student_hidden = [self.projection(state) for state in student_hidden]
+        token_mask = None if mask is None else mask[:, :, None]
+        if self.embedding_term:
+            terms["embedding"] = pairwise_mse(student_hidden[0][None], teacher.hidden_states[0][None], token_mask)[0, 0]
+        if self.hidden_loss is not None:
+            terms["hidden_emd"] = self.hidden_loss(torch.stack(student_hidden[1:]),
+                                                   torch.stack(teacher.hidden_states[1:]), token_mask)
+        if self.attention_loss is not None:
+            pair_mask = None if mask is None else (mask[:, None, :, None] * mask[:, None, None, :])
+            terms["attention_emd"] = self.attention_loss(torch.stack(student.attentions),
+                                                         torch.stack(teacher.attentions), pair_mask)
+        if self.attention_loss is not None and self.hidden_loss is not None and not self.separate_weights \
+                and self.attention_loss.weight_update:
+            share_weights(self.attention_loss, self.hidden_loss)
+        return terms
+
+    def _prediction_loss(self, student_logits, teacher_logits, labels):
+        if self.is_regression:
+            soft = F.mse_loss(student_logits.float(), teacher_logits.float())
+        else:
+            t = self.kd_temperature
+            soft = -(F.softmax(teacher_logits / t, -1) * F.log_softmax(student_logits / t, -1)).sum(-1).mean() * t * t
+        if self.alpha >= 1.0 or labels is None:
+            return soft
+        return self.alpha * soft + (1.0 - self.alpha) * self._hard_loss(student_logits, labels)
+
+    def _hard_loss(self, logits, labels):
+        if labels is None:
+            return None
+        if self.is_regression:
+            return F.mse_loss(logits.view(-1).float(), labels.float())
+        return F.cross_entropy(logits, labels)
+
+    def pop_running_means(self) -> dict[str, float]:
+        means = {f"loss_{name}": sum(values) / len(values) for name, values in self.running.items() if values}
+        self.running.clear()
+        return means
+
+    def layer_weights(self) -> dict[str, dict[str, list[float]]]:
+        weights = {}
+        for name, term in (("attention", self.attention_loss), ("hidden", self.hidden_loss)):
+            if term is not None:
+                weights[name] = {"student_weights": term.student_weights.tolist(),
+                                 "teacher_weights": term.teacher_weights.tolist()}
+        return weights

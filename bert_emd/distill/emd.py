@@ -1,0 +1,113 @@
+"""The Earth Mover's Distance layer mapping of BERT-EMD (Li et al., EMNLP 2020), usable on its own.
+
+A layer mapping is a flow matrix ``F`` (N student layers x M teacher layers) and the layer loss is
+``sum_ij F[i, j] * D[i, j]`` where ``D[i, j]`` is the MSE between student layer i and teacher layer
+j. EMD computes ``F`` each step as the optimal transport between the layer weights; the fixed
+baselines (skip, last) supply it. Cost attention then learns the layer weights from the cost each
+layer carries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import ot
+import torch
+
+MAPPINGS = ("emd", "skip", "last", "none")
+
+
+def pairwise_mse(student: torch.Tensor, teacher: torch.Tensor,
+                 element_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``D[i, j] = mean((student[i] - teacher[j])**2)`` over the positions where ``element_mask`` is 1.
+
+    ``student`` is ``[N, *shape]``, ``teacher`` is ``[M, *shape]`` (stacked layers), ``element_mask``
+    broadcasts to ``shape`` (1 = counted, 0 = padding). All N x M distances come from one matrix
+    product, ``|s|^2 + |t|^2 - 2 s.t``, so no N x M x shape difference tensor is made or kept for
+    backward; the gradient is the same as that of the direct formula.
+    """
+    if student.shape[1:] != teacher.shape[1:]:
+        raise ValueError(f"student layers {tuple(student.shape[1:])} and teacher layers "
+                         f"{tuple(teacher.shape[1:])} must have the same shape")
+    if element_mask is None:
+        count = student[0].numel()
+        flat_student, flat_teacher = student.flatten(1), teacher.flatten(1)
+    else:
+        mask = element_mask.to(student.dtype).expand(student.shape[1:])
+        count = mask.sum().clamp_min(1.0)
+        flat_student = (student * mask).flatten(1)  # masked entries become 0 in both: they add nothing
+        flat_teacher = (teacher * mask).flatten(1)
+    student_sq = flat_student.pow(2).sum(1)
+    teacher_sq = flat_teacher.pow(2).sum(1)
+    cross = flat_student @ flat_teacher.T
+    return (student_sq[:, None] + teacher_sq[None, :] - 2.0 * cross).clamp_min(0.0) / count
+
+
+def solve_transport(cost: np.ndarray, student_weights: np.ndarray, teacher_weights: np.ndarray) -> np.ndarray:
+    """Exact optimal transport (POT's network simplex) on the N x M problem.
+
+    Finds ``F >= 0`` with row sums ``student_weights`` and column sums ``teacher_weights`` that
+    minimises ``sum F * cost``. Both weight vectors are renormalised to sum to 1 in float64.
+    """
+    cost = np.ascontiguousarray(cost, dtype=np.float64)
+    a = np.asarray(student_weights, dtype=np.float64)
+    b = np.asarray(teacher_weights, dtype=np.float64)
+    return ot.emd(a / a.sum(), b / b.sum(), cost)
+
+
+def normalise_weights(weights: np.ndarray, method: str, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(w / T)`` (the paper's code) or ``w / sum(w)`` (the authors' later code)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if method == "softmax":
+        scaled = weights / temperature
+        scaled = np.exp(scaled - scaled.max())
+        return scaled / scaled.sum()
+    if method == "sum":
+        return weights / weights.sum()
+    raise ValueError(f"unknown weight normalisation '{method}' (softmax or sum)")
+
+
+def cost_attention_update(flow: np.ndarray, cost: np.ndarray, student_weights: np.ndarray,
+                          teacher_weights: np.ndarray, method: str = "softmax", temperature: float = 1.0,
+                          eps: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """New layer weights from the transport cost each layer carries.
+
+    Student layer i carries ``c_i = sum_j F[i, j] * D[i, j] / w_S[i]`` per unit of weight and gets
+    ``w_S[i] = sum_k c_k / c_i`` (a layer that is cheap to transport gets more weight); teacher
+    layers likewise over columns. Then both vectors are normalised (``normalise_weights``).
+    A layer with weight exactly 0 carries no flow; its unit cost is taken as its mean distance.
+    """
+    carried = flow * cost
+
+    def unit_cost(carried_sum, weights, mean_distance):
+        weights = np.asarray(weights, dtype=np.float64)
+        safe = np.where(weights > 0, weights, 1.0)
+        return np.maximum(np.where(weights > 0, carried_sum / safe, mean_distance), eps)
+
+    student_cost = unit_cost(carried.sum(axis=1), student_weights, cost.mean(axis=1))
+    teacher_cost = unit_cost(carried.sum(axis=0), teacher_weights, cost.mean(axis=0))
+    new_student = student_cost.sum() / student_cost
+    new_teacher = teacher_cost.sum() / teacher_cost
+    return normalise_weights(new_student, method, temperature), normalise_weights(new_teacher, method, temperature)
+
+
+def fixed_teacher_layers(mapping: str, student_layers: int, teacher_layers: int) -> list[int]:
+    """1-based teacher layer that each student layer learns from under a fixed mapping.
+
+    ``skip`` (TinyBERT uniform): student layer i <- teacher layer ceil(i * M / N), so the top student
+    layer learns the top teacher layer; ``last`` (PKD-last): the top N teacher layers.
+    """
+    if mapping == "skip":
+        return [math.ceil(i * teacher_layers / student_layers) for i in range(1, student_layers + 1)]
+    if mapping == "last":
+        return list(range(teacher_layers - student_layers + 1, teacher_layers + 1))
+    raise ValueError(f"no fixed layers for mapping '{mapping}'")
+
+
+def fixed_flow(mapping: str, student_layers: int, teacher_layers: int) -> np.ndarray:
+    """The flow matrix of a fixed mapping: mass 1/N from each student layer to its one teacher layer."""
+    flow = np.zeros((student_layers, teacher_layers))
+    for row, teacher_layer in enumerate(fixed_teacher_layers(mapping, student_layers, teacher_layers)):
+        flow[row, teacher_layer - 1] = 1.0 / student_layers
+    return flow

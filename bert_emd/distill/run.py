@@ -1,0 +1,162 @@
+"""`bert-emd distill`: a fine-tuned teacher -> a student with fewer layers, by BERT-EMD or a baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+from safetensors.torch import load_file
+from transformers import DataCollatorWithPadding, set_seed
+
+from bert_emd.data.loading import load_split, resolve_task, tokenize
+from bert_emd.distill.attention import SCORES_ATTENTION
+from bert_emd.distill.config import DistillConfig
+from bert_emd.distill.distiller import Distiller
+from bert_emd.distill.student import build_student
+from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, load_history
+from bert_emd.errors import BertEmdError
+from bert_emd.evaluation.evaluate import evaluate_models, format_results
+from bert_emd.evaluation.metrics import compute_metrics
+from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
+from bert_emd.options import resolve_config
+from bert_emd.runinfo import run_record, write_json
+from bert_emd.training import (
+    callbacks,
+    check_training_options,
+    checkpoint_to_resume,
+    remove_checkpoints,
+    training_arguments,
+)
+
+STAGE_DONE = "stage_done.json"
+
+
+def check_distill_options(config: DistillConfig) -> None:
+    check_training_options(config)
+    if not config.teacher:
+        raise BertEmdError("--teacher is required (a fine-tuned teacher directory)")
+    if not config.student_layers:
+        raise BertEmdError("--student-layers is required")
+    if config.beta < 0 or config.theta < 0 or not 0.0 <= config.alpha <= 1.0:
+        raise BertEmdError("--alpha must lie in [0, 1]; --beta and --theta must not be negative")
+    if config.kd_temperature <= 0 or config.emd_temperature <= 0:
+        raise BertEmdError("--kd-temperature and --emd-temperature must be positive")
+
+
+def check_pair(teacher, student, config: DistillConfig) -> None:
+    uses_attention = config.attention != "off" and config.mapping != "none"
+    if uses_attention and student.config.num_attention_heads != teacher.config.num_attention_heads:
+        raise BertEmdError(f"attention matching needs equal head counts: student {student.config.num_attention_heads}"
+                           f", teacher {teacher.config.num_attention_heads} (use --attention off or --student-heads "
+                           f"{teacher.config.num_attention_heads})")
+
+
+def parameter_count(model) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def distill(config: DistillConfig | str | dict | None = None, **overrides) -> dict:
+    """Distil ``config.teacher`` into a ``config.student_layers``-layer student; see ``DistillConfig``."""
+    config = resolve_config(DistillConfig, config, overrides)
+    check_distill_options(config)
+    if config.attention != "off" and config.student_heads and config.mapping != "none":
+        teacher_heads = load_config(config.teacher).num_attention_heads
+        if config.student_heads != teacher_heads:
+            raise BertEmdError(f"attention matching needs equal head counts: --student-heads {config.student_heads}"
+                               f", teacher {teacher_heads} (use --attention off)")
+    task = resolve_task(config, model_labels=label_names_of(load_config(config.teacher)))
+    attention = SCORES_ATTENTION if config.attention == "scores" else "eager"
+    teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
+    tokenizer = load_tokenizer(config.teacher)
+    set_seed(config.seed)
+    student = build_student(teacher, config.student_init, config.student_layers, config.student_hidden,
+                            config.student_intermediate, config.student_heads, attention)
+    check_pair(teacher, student, config)
+    train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
+    eval_raw = load_split(task, config, task.eval_splits[0]) if config.validation_file or not config.uses_own_files \
+        else None
+    distiller = Distiller(teacher, student, config)
+
+    if config.schedule == "joint":
+        stages = [("joint", config.epochs, Path(config.output))]
+    else:
+        stages = [("intermediate", config.intermediate_epochs or config.epochs, Path(config.output) / "intermediate"),
+                  ("prediction", config.prediction_epochs or config.epochs, Path(config.output))]
+    history: list = []
+    train_log = {}
+    for stage, epochs, output in stages:
+        done = output / STAGE_DONE
+        if stage == "intermediate" and done.is_file():  # finished before an interruption: reuse it
+            distiller.load_state_dict(load_file(output / "model.safetensors"))
+            history[:] = json.loads(done.read_text())["history"]
+            print(f"layer stage already finished in {output}; going on with the prediction stage")
+            continue
+        distiller.set_stage(stage)
+        options = dataclasses.replace(config, output=str(output), epochs=epochs)
+        evaluate = eval_raw is not None and stage != "intermediate"
+        trainer = DistillTrainer(
+            model=distiller,
+            args=training_arguments(options, task.main_metric if evaluate else None),
+            train_dataset=train,
+            eval_dataset=tokenize(eval_raw, tokenizer, config.max_length, "Tokenising dev") if evaluate else None,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=lambda prediction: compute_metrics(task, prediction.predictions, prediction.label_ids),
+            callbacks=(callbacks(config) if evaluate else []) + [
+                LayerWeightHistory(distiller, config.history_every, stage, history)],
+        )
+        checkpoint = checkpoint_to_resume(options)
+        if checkpoint:
+            print(f"resuming the {stage} stage from {checkpoint}")
+            history[:] = load_history(checkpoint)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        train_log[stage] = {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
+                            "loss": result.training_loss, "resumed_from": checkpoint}
+        if stage == "intermediate" and trainer.is_world_process_zero():
+            trainer.save_model(str(output))
+            write_json(done, {"history": history})
+        if not trainer.is_world_process_zero():
+            return {}
+        remove_checkpoints(options)
+
+    return _write_outputs(config, task, distiller, tokenizer, history, train_log, eval_raw is not None)
+
+
+def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer, history, train_log, has_eval) -> dict:
+    output = Path(config.output)
+    student = distiller.student
+    student.set_attn_implementation("sdpa")  # saved config must not name our training-only attention function
+    student.save_pretrained(output)
+    tokenizer.save_pretrained(output)
+    student.set_attn_implementation("eager")
+    results = {"task": task.name, "teacher": config.teacher, "mapping": config.mapping, "main_metric": task.main_metric,
+               "parameters": {"student": parameter_count(student), "teacher": parameter_count(distiller.teacher)},
+               "train": train_log, "splits": {}}
+    if has_eval:
+        results["splits"] = evaluate_models(task, config, "dev", student, tokenizer, distiller.teacher, tokenizer,
+                                            config.eval_batch_size)
+        print(format_results(task, results["splits"]))
+    write_json(output / "eval_results.json", results)
+    write_json(output / "distill_state.json", distill_state(config, distiller, history))
+    write_json(output / "run_config.json", run_record("distill", config, task=task.name))
+    print(f"student ({results['parameters']['student']:,} parameters; teacher "
+          f"{results['parameters']['teacher']:,}), eval_results.json, distill_state.json and run_config.json "
+          f"written to {output}")
+    return results
+
+
+def distill_state(config: DistillConfig, distiller: Distiller, history: list) -> dict:
+    """Final layer weights, the last step's cost/flow/weights for each term, and the weight history."""
+    state: dict = {"mapping": config.mapping, "shared_weights": not config.separate_weights,
+                   "weight_norm": config.weight_norm, "emd_temperature": config.emd_temperature}
+    for name, term in (("attention", distiller.attention_loss), ("hidden", distiller.hidden_loss)):
+        if term is None:
+            continue
+        entry = {"student_weights": term.student_weights.tolist(), "teacher_weights": term.teacher_weights.tolist()}
+        if term.last_step is not None:
+            entry["last_step"] = {key: np.asarray(value).tolist() for key, value in term.last_step.items()}
+        state[name] = entry
+    state["history"] = history
+    return state

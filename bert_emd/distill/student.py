@@ -1,0 +1,96 @@
+"""Build the student: the teacher's family and tokenizer with fewer (and optionally narrower) layers."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from bert_emd.errors import BertEmdError
+from bert_emd.models import load_config
+
+
+def evenly_spaced_layers(student_layers: int, teacher_layers: int) -> list[int]:
+    """0-based teacher layers to copy into the student: first and last kept, the rest evenly between."""
+    return [int(round(x)) for x in np.linspace(0, teacher_layers - 1, student_layers)]
+
+
+def encoder_layers(model) -> torch.nn.ModuleList:
+    """The transformer blocks of an HF encoder (``bert.encoder.layer``, ``roberta.encoder.layer`` ...)."""
+    base = getattr(model, model.base_model_prefix)
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None:
+        raise BertEmdError(f"cannot find the encoder layers of a {model.config.model_type} model "
+                           "(expected <model>.encoder.layer)")
+    return layers
+
+
+def student_config(teacher_config, layers: int, hidden: int | None, intermediate: int | None, heads: int | None):
+    config = copy.deepcopy(teacher_config)
+    config.num_hidden_layers = layers
+    config.hidden_size = hidden or teacher_config.hidden_size
+    config.intermediate_size = intermediate or teacher_config.intermediate_size
+    config.num_attention_heads = heads or teacher_config.num_attention_heads
+    if config.hidden_size % config.num_attention_heads:
+        raise BertEmdError(f"student hidden size {config.hidden_size} is not a multiple of its "
+                           f"{config.num_attention_heads} attention heads")
+    return config
+
+
+def copy_matching(source: torch.nn.Module, target: torch.nn.Module) -> int:
+    """Copy every parameter whose name and shape match; returns how many tensors were copied."""
+    source_state = source.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            if name in source_state and source_state[name].shape == tensor.shape:
+                tensor.copy_(source_state[name])
+                copied += 1
+    return copied
+
+
+def build_student(teacher, init: str, layers: int, hidden: int | None = None, intermediate: int | None = None,
+                  heads: int | None = None, attn_implementation: str = "eager"):
+    """A student classifier with ``layers`` layers: from teacher layers, random, or a pretrained path."""
+    teacher_config = teacher.config
+    if layers >= teacher_config.num_hidden_layers:
+        raise BertEmdError(f"the student must have fewer layers than the teacher: --student-layers {layers} >= "
+                           f"{teacher_config.num_hidden_layers} teacher layers")
+    if layers < 1:
+        raise BertEmdError("--student-layers must be at least 1")
+    labels = dict(num_labels=teacher_config.num_labels, id2label=teacher_config.id2label,
+                  label2id=teacher_config.label2id, problem_type=teacher_config.problem_type)
+    if init in ("teacher", "random"):
+        config = student_config(teacher_config, layers, hidden, intermediate, heads)
+        config._attn_implementation = attn_implementation
+        student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
+        if init == "teacher":
+            _init_from_teacher(student, teacher)
+        return student
+    return _pretrained_student(init, teacher_config, layers, labels, attn_implementation)
+
+
+def _init_from_teacher(student, teacher) -> None:
+    """Embeddings, pooler and head where sizes allow; evenly spaced teacher layers into the student."""
+    copy_matching(teacher, student)  # copies everything of equal name and shape (layers 0..N-1 too)
+    student_blocks, teacher_blocks = encoder_layers(student), encoder_layers(teacher)
+    for student_index, teacher_index in enumerate(evenly_spaced_layers(len(student_blocks), len(teacher_blocks))):
+        copy_matching(teacher_blocks[teacher_index], student_blocks[student_index])
+
+
+def _pretrained_student(path: str, teacher_config, layers: int, labels: dict, attn_implementation: str):
+    config = load_config(path)
+    if config.model_type != teacher_config.model_type:
+        raise BertEmdError(f"student '{path}' is a {config.model_type} model but the teacher is "
+                           f"{teacher_config.model_type}; the student must be of the teacher's family")
+    if config.vocab_size != teacher_config.vocab_size:
+        raise BertEmdError(f"student '{path}' has a vocabulary of {config.vocab_size} tokens but the teacher "
+                           f"{teacher_config.vocab_size}; the student uses the teacher's tokenizer")
+    if config.num_hidden_layers != layers:
+        raise BertEmdError(f"student '{path}' has {config.num_hidden_layers} layers but --student-layers is {layers}")
+    from bert_emd.models import resolve_model
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        resolve_model(path), ignore_mismatched_sizes=True, attn_implementation=attn_implementation, **labels)

@@ -1,0 +1,59 @@
+"""Task metrics (scikit-learn / scipy) and the loyalty of a model to its teacher (Xu et al., 2021)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import jensenshannon
+from scipy.special import softmax
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, mean_squared_error
+
+from bert_emd.data.tasks import TaskSpec
+
+
+def predictions_from_logits(task: TaskSpec, logits: np.ndarray) -> np.ndarray:
+    """Class index per example, or the regression output."""
+    logits = np.asarray(logits)
+    if task.is_regression:
+        return logits.reshape(-1)
+    return logits.argmax(axis=-1)
+
+
+def compute_metrics(task: TaskSpec, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Every metric of the task, keyed by name (``accuracy``, ``f1``, ``matthews_correlation`` ...)."""
+    predictions = predictions_from_logits(task, logits)
+    labels = np.asarray(labels)
+    scorers = {
+        "accuracy": lambda: accuracy_score(labels, predictions),
+        "f1": lambda: f1_score(labels, predictions, average="binary"),
+        "macro_f1": lambda: f1_score(labels, predictions, average="macro"),
+        "matthews_correlation": lambda: matthews_corrcoef(labels, predictions),
+        "pearson": lambda: pearsonr(predictions, labels)[0],
+        "spearman": lambda: spearmanr(predictions, labels)[0],
+        "mse": lambda: mean_squared_error(labels, predictions),
+    }
+    return {name: float(scorers[name]()) for name in task.metrics}
+
+
+def loyalty(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:
+    """How closely a model follows its teacher.
+
+    Classification: ``label_loyalty`` = share of examples where both predict the same class;
+    ``probability_loyalty`` = mean over examples of ``1 - sqrt(JS(p_teacher, p_student))``, with the
+    Jensen-Shannon divergence in base 2 so that it lies in [0, 1].
+    Regression (no distributions): Pearson correlation and mean squared difference of the outputs.
+    """
+    student_logits, teacher_logits = np.asarray(student_logits), np.asarray(teacher_logits)
+    if task.is_regression:
+        student, teacher = student_logits.reshape(-1), teacher_logits.reshape(-1)
+        return {"output_pearson": float(pearsonr(student, teacher)[0]),
+                "output_mse": float(np.mean((student - teacher) ** 2))}
+    label = float(np.mean(student_logits.argmax(-1) == teacher_logits.argmax(-1)))
+    return {"label_loyalty": label,
+            "probability_loyalty": probability_loyalty(softmax(teacher_logits, -1), softmax(student_logits, -1))}
+
+
+def probability_loyalty(teacher_probs: np.ndarray, student_probs: np.ndarray) -> float:
+    """Mean of ``1 - sqrt(JS divergence)``; scipy's ``jensenshannon`` already returns the square root."""
+    distances = jensenshannon(teacher_probs, student_probs, axis=-1, base=2)
+    return float(np.mean(1.0 - np.nan_to_num(distances, nan=0.0)))

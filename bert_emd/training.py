@@ -1,0 +1,101 @@
+"""Training options shared by every command that trains, mapped onto transformers' ``Trainer``.
+
+The Trainer provides mixed precision, gradient accumulation, DDP under ``torchrun``, checkpoints,
+resume, best-model selection, early stopping, TensorBoard logs and progress bars; this module only
+fills in its arguments from our options and finds the checkpoint to resume from.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import EarlyStoppingCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+from bert_emd.errors import BertEmdError
+from bert_emd.options import option
+
+
+@dataclass
+class TrainingOptions:
+    output: str | None = option(None, "output directory (required)")
+    learning_rate: float = option(5e-5, "peak learning rate of AdamW")
+    epochs: float = option(3.0, "training epochs")
+    batch_size: int = option(32, "training batch size per process")
+    eval_batch_size: int = option(64, "evaluation batch size")
+    warmup: float = option(0.1, "linear warm-up: a share of all steps if < 1, else a number of steps")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    seed: int = option(42, "random seed (model init, data order, dropout)")
+    precision: str = option("fp32", "numeric precision of training", choices=("fp32", "fp16", "bf16"))
+    gradient_accumulation: int = option(1, "batches whose gradients are summed before each optimiser step")
+    early_stopping_patience: int | None = option(None, "stop after this many evaluations without improvement")
+    resume: bool = option(True, "continue from the last checkpoint in the output directory if there is one")
+    keep_checkpoints: bool = option(False, "keep the checkpoint-* folders after a run has finished")
+    logging_steps: int = option(50, "log the training loss every N steps (TensorBoard and console)")
+
+
+def check_training_options(options: TrainingOptions) -> None:
+    if not options.output:
+        raise BertEmdError("--output is required (the directory to write the model and results to)")
+    if options.precision == "fp16" and not torch.cuda.is_available():
+        raise BertEmdError("--precision fp16 needs a CUDA GPU; use fp32 or bf16 on a CPU")
+    for name in ("learning_rate", "epochs", "batch_size", "eval_batch_size", "gradient_accumulation"):
+        if getattr(options, name) <= 0:
+            raise BertEmdError(f"--{name.replace('_', '-')} must be positive")
+
+
+def training_arguments(options: TrainingOptions, main_metric: str | None, **overrides) -> TrainingArguments:
+    """TrainingArguments for a run; with ``main_metric`` it evaluates each epoch and keeps the best."""
+    evaluate = main_metric is not None
+    arguments = dict(
+        output_dir=options.output,
+        learning_rate=options.learning_rate,
+        num_train_epochs=options.epochs,
+        per_device_train_batch_size=options.batch_size,
+        per_device_eval_batch_size=options.eval_batch_size,
+        warmup_steps=options.warmup,
+        weight_decay=options.weight_decay,
+        seed=options.seed,
+        data_seed=options.seed,
+        fp16=options.precision == "fp16",
+        bf16=options.precision == "bf16",
+        gradient_accumulation_steps=options.gradient_accumulation,
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model=main_metric,
+        greater_is_better=True if evaluate else None,
+        logging_steps=options.logging_steps,
+        report_to=["tensorboard"],
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+    )
+    arguments.update(overrides)
+    return TrainingArguments(**arguments)
+
+
+def callbacks(options: TrainingOptions) -> list:
+    if options.early_stopping_patience:
+        return [EarlyStoppingCallback(early_stopping_patience=options.early_stopping_patience)]
+    return []
+
+
+def checkpoint_to_resume(options: TrainingOptions) -> str | None:
+    """The last ``checkpoint-N`` of an interrupted run in the output directory, if resuming."""
+    output = Path(options.output)
+    if not options.resume or not output.is_dir():
+        return None
+    return get_last_checkpoint(str(output))
+
+
+def remove_checkpoints(options: TrainingOptions) -> None:
+    if options.keep_checkpoints:
+        return
+    for checkpoint in Path(options.output).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        shutil.rmtree(checkpoint, ignore_errors=True)
