@@ -37,6 +37,11 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     commands = _commands()
     args = vars(build_parser(commands).parse_args(argv))
+    # Weight-loading and shard-writing bars of transformers are noise on a terminal (and would precede a
+    # one-line error); the Trainer's own training and evaluation bars are separate and stay.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     name = args.pop("command")
     config_file = args.pop("config", None)
     config_class, run, _ = commands[name]

@@ -7,6 +7,7 @@ fills in its arguments from our options and finds the checkpoint to resume from.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ def check_training_options(options: TrainingOptions) -> None:
 def training_arguments(options: TrainingOptions, main_metric: str | None, **overrides) -> TrainingArguments:
     """TrainingArguments for a run; with ``main_metric`` it evaluates each epoch and keeps the best."""
     evaluate = main_metric is not None
+    # Under torchrun without CUDA, accelerate runs DDP over gloo only when asked to use the CPU.
+    distributed_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     arguments = dict(
         output_dir=options.output,
         learning_rate=options.learning_rate,
@@ -75,6 +78,7 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         ddp_find_unused_parameters=False,
+        use_cpu=distributed_cpu,
     )
     arguments.update(overrides)
     return TrainingArguments(**arguments)

@@ -104,8 +104,9 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
             data_collator=DataCollatorWithPadding(tokenizer),
             processing_class=tokenizer,
             compute_metrics=lambda prediction: compute_metrics(task, prediction.predictions, prediction.label_ids),
-            callbacks=(callbacks(config) if evaluate else []) + [
-                LayerWeightHistory(distiller, config.history_every, stage, history)],
+            # The history callback goes first so that a checkpoint holds its history before anything else runs.
+            callbacks=[LayerWeightHistory(distiller, config.history_every, stage, history)] + (
+                callbacks(config) if evaluate else []),
         )
         checkpoint = checkpoint_to_resume(options)
         if checkpoint:
@@ -114,14 +115,18 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         result = trainer.train(resume_from_checkpoint=checkpoint)
         train_log[stage] = {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
                             "loss": result.training_loss, "resumed_from": checkpoint}
-        if stage == "intermediate" and trainer.is_world_process_zero():
-            trainer.save_model(str(output))
-            write_json(done, {"history": history})
-        if not trainer.is_world_process_zero():
-            return {}
-        remove_checkpoints(options)
+        if stage == "intermediate":
+            trainer.save_model(str(output))  # every rank calls it; only the main process writes
+        if trainer.is_world_process_zero():
+            if stage == "intermediate":
+                write_json(done, {"history": history})
+            remove_checkpoints(options)
 
-    return _write_outputs(config, task, distiller, tokenizer, history, train_log, eval_raw is not None)
+    if not trainer.is_world_process_zero():  # other DDP ranks: report their layer weights only
+        return {"layer_weights": distiller.layer_weights()}
+    results = _write_outputs(config, task, distiller, tokenizer, history, train_log, eval_raw is not None)
+    results["layer_weights"] = distiller.layer_weights()
+    return results
 
 
 def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer, history, train_log, has_eval) -> dict:

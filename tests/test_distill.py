@@ -1,0 +1,200 @@
+"""End-to-end distillation with tiny models: every mapping, both schedules, resume, DDP, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, TrainerCallback
+
+import bert_emd
+from bert_emd.cli import main
+from bert_emd.distill.emd import cost_attention_update, fixed_flow
+from tests.conftest import TINY_SIZES, minilm_dir, reload_without_bert_emd
+from tests.test_bad_input import assert_one_line_error, run_cli
+
+QUICK = dict(task="sst2", max_train_samples=32, max_eval_samples=16, epochs=1, batch_size=8, eval_batch_size=16,
+             logging_steps=1, history_every=1, student_layers=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory) -> Path:
+    """A 4-layer, 32-wide BERT classifier with SST-2 labels (random weights are enough for the mechanics)."""
+    path = tmp_path_factory.mktemp("tiny_teacher")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, num_hidden_layers=4, num_labels=2, id2label={0: "0", 1: "1"},
+                        label2id={"0": 0, "1": 1}, **TINY_SIZES)
+    BertForSequenceClassification(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(path)
+    return path
+
+
+def check_outputs(output: Path, mapping: str, student_layers: int = 2, teacher_layers: int = 4):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "eval_results.json", "distill_state.json",
+                 "run_config.json"):
+        assert (output / name).is_file(), name
+    assert not list(output.glob("checkpoint-*"))
+    reloaded = reload_without_bert_emd(output, [["a fine film", "a dull one"]])
+    assert np.array(reloaded["logits"]).shape == (2, 2)
+    config = json.loads((output / "config.json").read_text())
+    assert config["num_hidden_layers"] == student_layers
+    results = json.loads((output / "eval_results.json").read_text())
+    dev = results["splits"]["dev"]
+    assert set(dev) == {"num_examples", "metrics", "teacher_metrics", "loyalty"}
+    assert results["parameters"]["student"] < results["parameters"]["teacher"]
+    state = json.loads((output / "distill_state.json").read_text())
+    assert state["mapping"] == mapping
+    return state
+
+
+@pytest.mark.parametrize("mapping", ["emd", "skip", "last", "none"])
+def test_joint_distill_every_mapping(tiny_teacher, glue_dir, tmp_path, mapping):
+    output = tmp_path / mapping
+    bert_emd.distill(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output), mapping=mapping, **QUICK)
+    state = check_outputs(output, mapping)
+    if mapping == "none":
+        assert "attention" not in state and "hidden" not in state
+        return
+    for term in ("attention", "hidden"):
+        step = {key: np.array(value) for key, value in state[term]["last_step"].items()}
+        assert step["cost"].shape == step["flow"].shape == (2, 4)
+        if mapping == "emd":
+            np.testing.assert_allclose(step["flow"].sum(1), step["student_weights_before"], atol=1e-9)
+            np.testing.assert_allclose(step["flow"].sum(0), step["teacher_weights_before"], atol=1e-9)
+            after = cost_attention_update(step["flow"], step["cost"], step["student_weights_before"],
+                                          step["teacher_weights_before"], "softmax", 1.0)
+            np.testing.assert_allclose(step["student_weights_after"], after[0], rtol=1e-6)
+            np.testing.assert_allclose(step["teacher_weights_after"], after[1], rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(step["flow"], fixed_flow(mapping, 2, 4))
+            np.testing.assert_allclose(state[term]["student_weights"], [0.5, 0.5])
+    if mapping == "emd":  # shared weights by default: the two terms end with one pair
+        assert state["attention"]["student_weights"] == state["hidden"]["student_weights"]
+        assert len(state["history"]) == 4 and state["history"][-1]["step"] == 4
+
+
+def test_two_stage_with_narrower_student_and_probs(tiny_teacher, glue_dir, tmp_path):
+    output = tmp_path / "two_stage"
+    results = bert_emd.distill(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output),
+                               schedule="two-stage", intermediate_epochs=1, prediction_epochs=1, student_hidden=16,
+                               student_intermediate=32, attention="probs", separate_weights=True,
+                               weight_norm="sum", **QUICK)
+    assert set(results["train"]) == {"intermediate", "prediction"}
+    state = check_outputs(output, "emd")
+    stages = {entry["stage"] for entry in state["history"]}
+    assert stages == {"intermediate", "prediction"}
+    # The projection is training-only: the saved student has the student width and no projection weights.
+    from safetensors.torch import load_file
+
+    saved = load_file(output / "model.safetensors")
+    assert not any("projection" in name for name in saved)
+    assert saved["bert.embeddings.word_embeddings.weight"].shape[1] == 16
+    assert (output / "intermediate" / "stage_done.json").is_file()
+
+
+def test_student_init_from_teacher_copies_evenly_spaced_layers(tiny_teacher):
+    from bert_emd.distill.student import build_student, evenly_spaced_layers
+
+    teacher = BertForSequenceClassification.from_pretrained(tiny_teacher)
+    student = build_student(teacher, "teacher", 2)
+    assert evenly_spaced_layers(2, 4) == [0, 3] and evenly_spaced_layers(4, 12) == [0, 4, 7, 11]
+    for student_index, teacher_index in enumerate([0, 3]):
+        torch.testing.assert_close(student.bert.encoder.layer[student_index].output.dense.weight,
+                                   teacher.bert.encoder.layer[teacher_index].output.dense.weight)
+    torch.testing.assert_close(student.classifier.weight, teacher.classifier.weight)
+    torch.testing.assert_close(student.bert.embeddings.word_embeddings.weight,
+                               teacher.bert.embeddings.word_embeddings.weight)
+
+
+class InterruptAfterFirstSave(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt
+
+
+def test_resume_restores_layer_weights(tiny_teacher, glue_dir, tmp_path, monkeypatch):
+    settings = dict(teacher=str(tiny_teacher), data_dir=str(glue_dir), **{**QUICK, "epochs": 2})
+    straight = bert_emd.distill(output=str(tmp_path / "straight"), **settings)
+
+    from bert_emd.distill import run as run_module
+
+    monkeypatch.setattr(run_module, "callbacks", lambda config: [InterruptAfterFirstSave()])
+    with pytest.raises(KeyboardInterrupt):
+        bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
+    monkeypatch.undo()
+    resumed = bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
+    assert resumed["train"]["joint"]["resumed_from"].endswith("checkpoint-4")
+    for term in ("attention", "hidden"):
+        for side in ("student_weights", "teacher_weights"):
+            np.testing.assert_allclose(resumed["layer_weights"][term][side], straight["layer_weights"][term][side],
+                                       rtol=1e-4)
+    history = json.loads((tmp_path / "resumed" / "distill_state.json").read_text())["history"]
+    assert [entry["step"] for entry in history] == list(range(1, 9))
+
+
+def test_two_process_torchrun_ends_with_identical_weights(tiny_teacher, glue_dir, tmp_path):
+    script = Path(__file__).parent / "scripts" / "ddp_distill.py"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+                             str(tiny_teacher), str(glue_dir), str(tmp_path)], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = json.loads((tmp_path / "rank0_weights.json").read_text())
+    rank1 = json.loads((tmp_path / "rank1_weights.json").read_text())
+    assert rank0 == rank1
+    assert rank0["hidden"]["student_weights"] != [0.5, 0.5]  # they were really updated
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert results["train"]["joint"]["steps"] == 3  # 48 examples / (2 processes x batch 8): the data was split
+
+
+def _distill_cli(capsys, teacher, glue_dir, tmp_path, *extra, task="sst2"):
+    return run_cli(capsys, "distill", "--teacher", str(teacher), "--task", task, "--data-dir", str(glue_dir),
+                   "--output", str(tmp_path / "out"), *extra)
+
+
+def test_student_not_smaller(capsys, tiny_teacher, glue_dir, tmp_path):
+    code, err = _distill_cli(capsys, tiny_teacher, glue_dir, tmp_path, "--student-layers", "4")
+    assert_one_line_error(code, err, "fewer layers than the teacher", "4 >= 4")
+
+
+def test_attention_with_other_head_count(capsys, tiny_teacher, glue_dir, tmp_path):
+    code, err = _distill_cli(capsys, tiny_teacher, glue_dir, tmp_path, "--student-layers", "2", "--student-heads", "2")
+    assert_one_line_error(code, err, "equal head counts", "--attention off")
+
+
+def test_teacher_without_task_head(capsys, tiny_bert, glue_dir, tmp_path):
+    code, err = _distill_cli(capsys, tiny_bert, glue_dir, tmp_path, "--student-layers", "2")
+    assert_one_line_error(code, err, "teacher", "no sequence-classification head")
+
+
+def test_student_of_another_family(capsys, tiny_teacher, tiny_roberta, glue_dir, tmp_path):
+    code, err = _distill_cli(capsys, tiny_teacher, glue_dir, tmp_path, "--student-layers", "2",
+                             "--student-init", str(tiny_roberta))
+    assert_one_line_error(code, err, "is a roberta model but the teacher is bert")
+
+
+def test_student_with_other_vocabulary(capsys, tiny_teacher, glue_dir, tmp_path):
+    other = tmp_path / "small_vocab"
+    BertForSequenceClassification(BertConfig(vocab_size=500, num_hidden_layers=2, **TINY_SIZES)).save_pretrained(other)
+    code, err = _distill_cli(capsys, tiny_teacher, glue_dir, tmp_path, "--student-layers", "2",
+                             "--student-init", str(other))
+    assert_one_line_error(code, err, "vocabulary of 500 tokens", "30522")
+
+
+def test_task_labels_differ_from_teacher(capsys, tiny_teacher, glue_dir, tmp_path):
+    code, err = _distill_cli(capsys, tiny_teacher, glue_dir, tmp_path, "--student-layers", "2", task="rte")
+    assert_one_line_error(code, err, "labels (0, 1)", "RTE has (entailment, not_entailment)")
+
+
+def test_cli_distill_runs(capsys, tiny_teacher, glue_dir, tmp_path):
+    code = main(["distill", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir", str(glue_dir),
+                 "--output", str(tmp_path / "cli"), "--student-layers", "1", "--mapping", "skip", "--no-embedding",
+                 "--attention", "off", "--max-train-samples", "16", "--max-eval-samples", "8", "--epochs", "1"])
+    assert code == 0
+    state = json.loads((tmp_path / "cli" / "distill_state.json").read_text())
+    assert "attention" not in state and state["hidden"]["last_step"]["flow"] == [[0, 0, 0, 1.0]]
