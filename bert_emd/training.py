@@ -23,9 +23,9 @@ from bert_emd.options import option
 @dataclass
 class TrainingOptions:
     output: str | None = option(None, "output directory (required)")
-    learning_rate: float = option(5e-5, "peak learning rate of AdamW")
+    learning_rate: float = option(1e-4, "peak learning rate of AdamW")
     epochs: float = option(3.0, "training epochs")
-    batch_size: int = option(32, "training batch size per process")
+    batch_size: int = option(16, "training batch size per process")
     eval_batch_size: int = option(64, "evaluation batch size")
     warmup: float = option(0.1, "linear warm-up: a share of all steps if < 1, else a number of steps")
     weight_decay: float = option(0.01, "AdamW weight decay")

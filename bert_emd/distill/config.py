@@ -47,5 +47,5 @@ class DistillConfig(TrainingOptions, DataOptions):
     intermediate_epochs: float | None = option(None, "two-stage: epochs of the layer stage (default: --epochs)")
     prediction_epochs: float | None = option(None, "two-stage: epochs of the prediction stage (default: --epochs)")
     history_every: int = option(10, "record the layer weights in distill_state.json every N steps")
-    learning_rate: float = option(1e-4, "peak learning rate of AdamW")
+    batch_size: int = option(32, "training batch size per process (the paper's setting)")
     epochs: float = option(3.0, "training epochs (joint schedule)")
