@@ -22,7 +22,8 @@ from bert_emd.runinfo import write_json
 
 def latency_side_by_side(teacher_dir: Path, student_dir: Path, threads: int, rounds: int = 3) -> dict[str, float]:
     """Alternate teacher and student measurements so that both see the same machine state."""
-    models = {"teacher": load_trained_classifier(str(teacher_dir)), "student": load_trained_classifier(str(student_dir))}
+    models = {"teacher": load_trained_classifier(str(teacher_dir)),
+              "student": load_trained_classifier(str(student_dir))}
     samples: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():

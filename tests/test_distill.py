@@ -77,6 +77,35 @@ def test_joint_distill_every_mapping(tiny_teacher, glue_dir, tmp_path, mapping):
     if mapping == "emd":  # shared weights by default: the two terms end with one pair
         assert state["attention"]["student_weights"] == state["hidden"]["student_weights"]
         assert len(state["history"]) == 4 and state["history"][-1]["step"] == 4
+        tags = tensorboard_tags(output)
+        for tag in ("train/loss_prediction", "train/loss_hidden_emd", "train/loss_attention_emd",
+                    "train/loss_embedding", "train/hidden_student_weight_2", "train/attention_teacher_weight_4"):
+            assert tag in tags, sorted(tags)
+
+
+def tensorboard_tags(output: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for events in (output / "runs").rglob("events.out.tfevents*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["scalars"])
+    return tags
+
+
+def test_student_init_from_a_pretrained_small_model(tiny_teacher, tmp_path):
+    from bert_emd.distill.student import build_student
+
+    small = tmp_path / "general_small"
+    torch.manual_seed(3)
+    general = BertForSequenceClassification(BertConfig(vocab_size=30522, num_hidden_layers=2, **TINY_SIZES))
+    general.save_pretrained(small)
+    teacher = BertForSequenceClassification.from_pretrained(tiny_teacher)
+    student = build_student(teacher, str(small), 2)
+    torch.testing.assert_close(student.bert.encoder.layer[1].output.dense.weight,
+                               general.bert.encoder.layer[1].output.dense.weight)
+    assert student.config.id2label == teacher.config.id2label
 
 
 def test_two_stage_with_narrower_student_and_probs(tiny_teacher, glue_dir, tmp_path):

@@ -129,3 +129,18 @@ def test_interrupted_finetune_resumes_to_the_same_model(tiny_bert, glue_dir, tmp
     a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_mnli_both_dev_sets_and_submission_files(tiny_bert, written_glue, tmp_path):
+    output = tmp_path / "mnli"
+    results = bert_emd.finetune(model=str(tiny_bert), task="mnli", data_dir=str(written_glue), output=str(output),
+                                **QUICK)
+    assert set(results["splits"]) == {"dev_matched", "dev_mismatched"}
+    assert reload_without_bert_emd(output, [["a"], ["b"]])["labels"] == {"0": "entailment", "1": "neutral",
+                                                                         "2": "contradiction"}
+    written = bert_emd.predict(model=str(output), task="mnli", data_dir=str(written_glue),
+                               output=str(tmp_path / "submission"))
+    assert [path.name for path in written] == ["MNLI-m.tsv", "MNLI-mm.tsv"]
+    lines = written[0].read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 13
+    assert {line.split("\t")[1] for line in lines[1:]} <= {"entailment", "neutral", "contradiction"}
