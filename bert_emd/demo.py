@@ -20,7 +20,7 @@ from bert_emd.models import load_trained_classifier
 from bert_emd.runinfo import write_json
 
 
-def latency_side_by_side(teacher_dir: Path, student_dir: Path, threads: int, rounds: int = 3) -> dict[str, float]:
+def latency_side_by_side(teacher_dir: Path, student_dir: Path, threads: int, rounds: int = 5) -> dict[str, float]:
     """Alternate teacher and student measurements so that both see the same machine state."""
     models = {"teacher": load_trained_classifier(str(teacher_dir)),
               "student": load_trained_classifier(str(student_dir))}

@@ -1,0 +1,73 @@
+"""ONNX export: ONNX Runtime agrees with PyTorch on new shapes; int8 file; missing packages named."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+
+import bert_emd
+from bert_emd.cli import main
+from tests.conftest import TINY_SIZES, minilm_dir
+from tests.test_bad_input import assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_classifier")
+    torch.manual_seed(0)
+    BertForSequenceClassification(BertConfig(vocab_size=30522, num_hidden_layers=2, num_labels=2,
+                                             **TINY_SIZES)).save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(path)
+    return path
+
+
+def test_export_round_trip_with_dynamic_axes_and_int8(tiny_classifier, glue_dir, tmp_path):
+    output = tmp_path / "onnx"
+    report = bert_emd.export(model=str(tiny_classifier), output=str(output), int8=True, task="mrpc",
+                             data_dir=str(glue_dir), check_samples=16)
+    assert report["examples"] == 16 and report["files"]["model.onnx"]["max_abs_diff"] <= 1e-4
+    assert report["files"]["model_int8.onnx"]["size_mb"] < report["files"]["model.onnx"]["size_mb"]
+    assert json.loads((output / "export_report.json").read_text())["files"].keys() == {"model.onnx",
+                                                                                       "model_int8.onnx"}
+    # Independent check on a batch size and length the exporter never saw, with the saved tokenizer.
+    import onnxruntime
+
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    texts = ["one", "a much longer sentence than any used while tracing the graph, with commas", "three words here"]
+    encoded = tokenizer(texts, padding=True, return_tensors="np")
+    session = onnxruntime.InferenceSession(str(output / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {item.name: encoded[item.name].astype(np.int64) for item in session.get_inputs()})[0]
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
+    with torch.inference_mode():
+        expected = model(**{key: torch.from_numpy(value) for key, value in encoded.items()}).logits.numpy()
+    assert logits.shape == (3, 2)
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+    int8 = onnxruntime.InferenceSession(str(output / "model_int8.onnx"), providers=["CPUExecutionProvider"])
+    int8_logits = int8.run(None, {item.name: encoded[item.name].astype(np.int64) for item in int8.get_inputs()})[0]
+    np.testing.assert_allclose(int8_logits, expected, atol=0.05)
+
+
+def test_export_of_a_roberta_model_without_token_types(tiny_roberta, tmp_path):
+    classifier = tmp_path / "roberta_classifier"
+    AutoModelForSequenceClassification.from_pretrained(tiny_roberta, num_labels=3).save_pretrained(classifier)
+    AutoTokenizer.from_pretrained(tiny_roberta).save_pretrained(classifier)
+    report = bert_emd.export(model=str(classifier), output=str(tmp_path / "onnx"))
+    assert report["input_names"] == ["input_ids", "attention_mask"]
+    assert report["files"]["model.onnx"]["max_abs_diff"] <= 1e-4
+
+
+def test_missing_onnx_packages_are_named(capsys, tiny_classifier, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    code, err = run_cli(capsys, "export", "--model", str(tiny_classifier), "--output", str(tmp_path / "x"))
+    assert_one_line_error(code, err, "onnxruntime is missing", "pip install 'bert-emd[onnx]'")
+
+
+def test_export_cli_requires_a_classifier(capsys, tiny_bert, tmp_path):
+    code = main(["export", "--model", str(tiny_bert), "--output", str(tmp_path / "x")])
+    assert code == 2
+    assert "no sequence-classification head" in capsys.readouterr().err
