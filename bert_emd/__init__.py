@@ -1,6 +1,6 @@
 """bert-emd: compress fine-tuned BERT-style models (BERT-EMD many-to-many layer distillation and friends)."""
 
-from bert_emd.deploy import ExportConfig, export
+from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize
 from bert_emd.distill import DistillConfig, distill
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict
@@ -8,5 +8,6 @@ from bert_emd.finetune import FinetuneConfig, finetune
 
 __version__ = "0.1.0"
 
-__all__ = ["BertEmdError", "DistillConfig", "EvaluateConfig", "ExportConfig", "FinetuneConfig", "PredictConfig",
-           "distill", "evaluate", "export", "finetune", "predict"]
+__all__ = ["BenchmarkConfig", "BertEmdError", "DistillConfig", "EvaluateConfig", "ExportConfig", "FinetuneConfig",
+           "PredictConfig", "QuantizeConfig", "benchmark", "distill", "evaluate", "export", "finetune", "predict",
+           "quantize"]

@@ -11,7 +11,7 @@ from bert_emd.options import add_options, build_config, load_config_file
 
 
 def _commands() -> dict[str, tuple[type, Callable, str]]:
-    from bert_emd.deploy import ExportConfig, export
+    from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize
     from bert_emd.distill import DistillConfig, distill
     from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict
     from bert_emd.finetune import FinetuneConfig, finetune
@@ -22,6 +22,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
         "evaluate": (EvaluateConfig, evaluate, "score a model on a task, optionally against its teacher"),
         "predict": (PredictConfig, predict, "write GLUE submission TSV files for a test split"),
         "export": (ExportConfig, export, "ONNX export (dynamic axes, optional int8) checked against PyTorch"),
+        "quantize": (QuantizeConfig, quantize, "dynamic int8 of the Linear layers, with the dev-metric change"),
+        "benchmark": (BenchmarkConfig, benchmark, "size and latency of models on every backend, side by side"),
     }
 
 

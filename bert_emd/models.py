@@ -33,7 +33,7 @@ def resolve_model(name: str) -> str:
     return name  # a hub id for from_pretrained
 
 
-def _load(loader, name: str, what: str, **kwargs):
+def load_pretrained(loader, name: str, what: str, **kwargs):
     resolved = resolve_model(name)
     try:
         return loader.from_pretrained(resolved, **kwargs)
@@ -44,11 +44,11 @@ def _load(loader, name: str, what: str, **kwargs):
 
 
 def load_tokenizer(name: str):
-    return _load(AutoTokenizer, name, "a tokenizer")
+    return load_pretrained(AutoTokenizer, name, "a tokenizer")
 
 
 def load_config(name: str):
-    return _load(AutoConfig, name, "a model config")
+    return load_pretrained(AutoConfig, name, "a model config")
 
 
 def has_classification_head(config) -> bool:
@@ -65,15 +65,15 @@ def load_classifier_for_task(name: str, task: TaskSpec, **kwargs):
     """A sequence classifier with the task's labels; a new head is made when the sizes differ."""
     labels = task.labels if not task.is_regression else ("score",)
     problem_type = "regression" if task.is_regression else "single_label_classification"
-    return _load(
+    return load_pretrained(
         AutoModelForSequenceClassification, name, "a model",
         num_labels=task.num_labels, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
         problem_type=problem_type, ignore_mismatched_sizes=True, **kwargs,
     )
 
 
-def load_trained_classifier(name: str, task: TaskSpec | None = None, role: str = "model", **kwargs):
-    """A fine-tuned classifier as saved; checks that it has a task head matching ``task``."""
+def check_classifier(name: str, task: TaskSpec | None = None, role: str = "model"):
+    """The config of a fine-tuned classifier; an error if it has no task head or other labels than ``task``."""
     config = load_config(name)
     if not has_classification_head(config):
         archs = ", ".join(config.architectures or ["none recorded"])
@@ -81,7 +81,13 @@ def load_trained_classifier(name: str, task: TaskSpec | None = None, role: str =
                            "fine-tune it first with `bert-emd finetune`")
     if task is not None:
         check_labels_match(config, task, role, name)
-    return _load(AutoModelForSequenceClassification, name, "a model", **kwargs)
+    return config
+
+
+def load_trained_classifier(name: str, task: TaskSpec | None = None, role: str = "model", **kwargs):
+    """A fine-tuned classifier as saved; checks that it has a task head matching ``task``."""
+    check_classifier(name, task, role)
+    return load_pretrained(AutoModelForSequenceClassification, name, "a model", **kwargs)
 
 
 def check_labels_match(config, task: TaskSpec, role: str, name: str) -> None:

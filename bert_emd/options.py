@@ -47,6 +47,8 @@ def add_options(parser: argparse.ArgumentParser, config_class: type) -> None:
         kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": help_text}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is list:  # a repeatable flag: --model a --model b
+            kwargs.update(action="append", type=typing.get_args(kind)[0])
         else:
             kwargs["type"] = kind
             if field.metadata.get("choices"):

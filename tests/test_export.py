@@ -64,10 +64,55 @@ def test_export_of_a_roberta_model_without_token_types(tiny_roberta, tmp_path):
 def test_missing_onnx_packages_are_named(capsys, tiny_classifier, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     code, err = run_cli(capsys, "export", "--model", str(tiny_classifier), "--output", str(tmp_path / "x"))
-    assert_one_line_error(code, err, "onnxruntime is missing", "pip install 'bert-emd[onnx]'")
+    assert_one_line_error(code, err, "onnxruntime is missing", "pip install 'bert-emd[deploy]'")
 
 
 def test_export_cli_requires_a_classifier(capsys, tiny_bert, tmp_path):
     code = main(["export", "--model", str(tiny_bert), "--output", str(tmp_path / "x")])
     assert code == 2
     assert "no sequence-classification head" in capsys.readouterr().err
+
+
+def test_quantize_saves_a_reloadable_int8_model_close_to_fp32(tiny_classifier, glue_dir, tmp_path):
+    output = tmp_path / "int8"
+    results = bert_emd.quantize(model=str(tiny_classifier), output=str(output), task="sst2", data_dir=str(glue_dir),
+                                max_eval_samples=64)
+    dev = results["splits"]["dev"]
+    assert abs(dev["change"]["accuracy"]) <= 0.05
+    assert dev["agreement_with_fp32"]["label_loyalty"] >= 0.9
+    reloaded = AutoModelForSequenceClassification.from_pretrained(output)  # transformers + torchao, no bert_emd
+    assert "torchao" in type(reloaded.bert.encoder.layer[0].attention.self.query.weight).__module__
+    assert json.loads((output / "eval_results.json").read_text())["splits"]["dev"]["num_examples"] == 64
+
+
+def test_benchmark_json_has_every_field_for_every_backend(tiny_classifier, tiny_roberta, tmp_path):
+    roberta = tmp_path / "roberta_classifier"
+    AutoModelForSequenceClassification.from_pretrained(tiny_roberta, num_labels=2).save_pretrained(roberta)
+    AutoTokenizer.from_pretrained(tiny_roberta).save_pretrained(roberta)
+    report_path = tmp_path / "bench.json"
+    code = main(["benchmark", "--model", str(tiny_classifier), "--model", str(roberta), "--batch-sizes", "1,2",
+                 "--lengths", "8", "--repeats", "2", "--warmup", "1", "--output", str(report_path)])
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    assert [entry["model"] for entry in report["models"]] == [str(tiny_classifier), str(roberta)]
+    backends = {"torch-fp32", "torch-int8", "torch-int8-legacy", "ort-fp32", "ort-int8"}
+    for entry in report["models"]:
+        assert entry["parameters"] > entry["parameters_without_embeddings"] > 0
+        assert set(entry["backends"]) == backends
+        for measured in entry["backends"].values():
+            assert measured["size_mb"] > 0
+            assert set(measured["settings"]) == {"batch1_len8", "batch2_len8"}
+            for setting in measured["settings"].values():
+                assert setting["p90_ms"] >= setting["p50_ms"] > 0
+                assert setting["throughput_per_s"] == pytest.approx(setting["batch_size"] / setting["p50_ms"] * 1000)
+                assert setting["speedup_vs_first_model"] > 0 and setting["speedup_vs_torch_fp32"] > 0
+    first = report["models"][0]["backends"]["ort-fp32"]["settings"]["batch2_len8"]
+    assert first["speedup_vs_first_model"] == pytest.approx(1.0)
+
+
+def test_benchmark_bad_backend_and_missing_torchao(capsys, tiny_classifier, monkeypatch):
+    code, err = run_cli(capsys, "benchmark", "--model", str(tiny_classifier), "--backends", "torch-fp32,tpu")
+    assert_one_line_error(code, err, "unknown backend(s) tpu")
+    monkeypatch.setitem(sys.modules, "torchao", None)
+    code, err = run_cli(capsys, "quantize", "--model", str(tiny_classifier), "--output", "unused")
+    assert_one_line_error(code, err, "needs the optional package torchao", "bert-emd[deploy]")

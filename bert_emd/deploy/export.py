@@ -49,7 +49,7 @@ def require_onnx():
         return [importlib.import_module(name) for name in ONNX_PACKAGES]
     except ImportError as error:
         raise BertEmdError(f"this command needs the optional packages {', '.join(ONNX_PACKAGES)} "
-                           f"({error.name} is missing): pip install 'bert-emd[onnx]'") from None
+                           f"({error.name} is missing): pip install 'bert-emd[deploy]'") from None
 
 
 class LogitsOnly(torch.nn.Module):
