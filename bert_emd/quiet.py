@@ -1,0 +1,26 @@
+"""Drop two start-up messages that are noise on a CPU machine, and only those.
+
+Once torchao is installed (the ``deploy`` extra), transformers' quantizers import it at start-up;
+torchao then logs that its CUDA extensions do not load, and torch logs that torchao registers enum
+constants the deprecated way. Both would stand before every command's output and before its one-line
+errors. Filters on those two loggers drop these messages; every other warning still shows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+
+class DropMessages(logging.Filter):
+    def __init__(self, *fragments: str):
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(fragment in message for fragment in self.fragments)
+
+
+def install() -> None:
+    logging.getLogger("torchao").addFilter(DropMessages("Failed to load"))
+    logging.getLogger("torch.utils._pytree").addFilter(DropMessages("is an Enum subclass"))
