@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from bert_emd.cli import main
 
@@ -132,12 +133,8 @@ def test_console_entry_point_prints_no_traceback(tmp_path):
                                      "--train-file)")
 
 
-@pytest.mark.parametrize("precision", ["fp16"])
-def test_fp16_on_cpu(capsys, glue_dir, tmp_path, precision):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present: fp16 is allowed")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with a GPU, fp16 is allowed")
+def test_fp16_on_cpu(capsys, glue_dir, tmp_path):
     code, err = run_cli(capsys, "finetune", "--task", "sst2", "--data-dir", str(glue_dir), "--output",
-                        str(tmp_path), "--precision", precision)
+                        str(tmp_path), "--precision", "fp16")
     assert_one_line_error(code, err, "fp16 needs a CUDA GPU")
