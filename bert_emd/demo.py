@@ -1,8 +1,9 @@
-"""`make demo`: the whole pipeline on the embedded default, in about ten minutes on two CPU cores.
+"""`make demo`: the whole pipeline on the embedded default, in about four minutes on two CPU cores.
 
 1. fine-tune the bundled MiniLM-L6 teacher (6 layers) on the first 2,000 SST-2 training sentences;
 2. distil it into a 2-layer student with BERT-EMD (many-to-many EMD layer mapping, cost attention);
-3. score both on the full SST-2 dev set and time both on the same batch, then print a table.
+3. score both on the full SST-2 dev set and time both with `bert-emd benchmark` (PyTorch fp32, batch 32 x
+   length 128, measured in turn in one run), then print a table.
 """
 
 from __future__ import annotations
@@ -12,23 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from bert_emd.deploy.benchmark import benchmark
 from bert_emd.distill import distill
 from bert_emd.errors import BertEmdError
-from bert_emd.evaluation.latency import measure_latency
 from bert_emd.finetune import finetune
-from bert_emd.models import load_trained_classifier
 from bert_emd.runinfo import write_json
-
-
-def latency_side_by_side(teacher_dir: Path, student_dir: Path, threads: int, rounds: int = 5) -> dict[str, float]:
-    """Alternate teacher and student measurements so that both see the same machine state."""
-    models = {"teacher": load_trained_classifier(str(teacher_dir)),
-              "student": load_trained_classifier(str(student_dir))}
-    samples: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            samples[name].append(measure_latency(model, 32, 128, repeats=3, warmup=1, threads=threads)["p50_s"])
-    return {name: sorted(values)[len(values) // 2] for name, values in samples.items()}
 
 
 def run(data_dir: str, output: str, train_samples: int, student_epochs: float, threads: int) -> dict:
@@ -44,7 +33,10 @@ def run(data_dir: str, output: str, train_samples: int, student_epochs: float, t
     student = distill(teacher=str(teacher_dir), task="sst2", data_dir=data_dir, output=str(student_dir),
                       student_layers=2, mapping="emd", max_train_samples=train_samples, epochs=student_epochs)
     print(f"\n[3/3] timing teacher and student side by side (batch 32 x length 128, {threads} threads)", flush=True)
-    latency = latency_side_by_side(teacher_dir, student_dir, threads)
+    timing = benchmark(model=[str(teacher_dir), str(student_dir)], backends="torch-fp32", batch_sizes="32",
+                       lengths="128", threads=threads, repeats=10, warmup=3)
+    latency = {name: entry["backends"]["torch-fp32"]["settings"]["batch32_len128"]["p50_ms"] / 1000
+               for name, entry in zip(("teacher", "student"), timing["models"])}
 
     dev = student["splits"]["dev"]
     rows = [("teacher MiniLM-L6", 6, student["parameters"]["teacher"], dev["teacher_metrics"]["accuracy"],

@@ -97,7 +97,7 @@ def test_loss_gradient_is_flow_weighted_distance_gradient():
     term = LayerMappingLoss("emd", 2, 6, weight_update=False)
     loss = term(student, teacher, mask)
     loss.backward()
-    flow = torch.from_numpy(term.last_step["flow"])
+    flow = torch.from_numpy(term.last_step_record()["flow"])
 
     def flow_weighted(states):  # sum_ij F_ij D_ij(S) with F held fixed
         return float((flow * pairwise_mse(states, teacher, mask)).sum())
@@ -151,7 +151,7 @@ def test_layer_weights_are_buffers_updated_by_training_steps_only():
     np.testing.assert_allclose(term.student_weights.numpy(), [0.5, 0.5])
     term.train()
     term(student, teacher)
-    step = term.last_step
+    step = term.last_step_record()
     expected = cost_attention_update(step["flow"], step["cost"], step["student_weights_before"],
                                      step["teacher_weights_before"], "sum")
     np.testing.assert_allclose(term.student_weights.numpy(), expected[0])

@@ -90,7 +90,7 @@ def quantize(config: QuantizeConfig | str | dict | None = None, **overrides) -> 
             results["splits"][split] = {"num_examples": entry["num_examples"], "int8": entry["metrics"],
                                         "fp32": entry["teacher_metrics"], "change": change,
                                         "agreement_with_fp32": entry["loyalty"]}
-        print(format_results(task, scored).replace("teacher:", "fp32:   "))
+        print(format_results(task, scored, reference="fp32"))
         for split, entry in results["splits"].items():
             print(f"  {split}: int8 - fp32 = " + "  ".join(f"{k} {v:+.4f}" for k, v in entry["change"].items()))
     write_json(output / "eval_results.json", results)

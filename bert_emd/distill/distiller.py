@@ -49,7 +49,7 @@ class Distiller(nn.Module):
         self.projection = nn.Linear(student.config.hidden_size, teacher.config.hidden_size) \
             if needs_projection else None
         self.stage = "joint"
-        self.running: dict[str, list[float]] = defaultdict(list)
+        self.running: dict[str, list[torch.Tensor]] = defaultdict(list)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -89,8 +89,8 @@ class Distiller(nn.Module):
         layer_total = self.theta * (terms.get("attention_emd", 0.0) + terms.get("hidden_emd", 0.0)) + \
             terms.get("embedding", 0.0)
         loss = terms.get("prediction", 0.0) + (self.beta * layer_total if layers else 0.0)
-        for name, value in terms.items():
-            self.running[name].append(float(value.detach()))
+        for name, value in terms.items():  # detached tensors: no device sync per step, only at logging
+            self.running[name].append(value.detach())
         return {"loss": loss, "logits": student.logits}
 
     def _layer_terms(self, student, teacher, attention_mask) -> dict[str, torch.Tensor]:
@@ -132,7 +132,8 @@ class Distiller(nn.Module):
         return F.cross_entropy(logits, labels)
 
     def pop_running_means(self) -> dict[str, float]:
-        means = {f"loss_{name}": sum(values) / len(values) for name, values in self.running.items() if values}
+        means = {f"loss_{name}": torch.stack(values).float().mean().item()
+                 for name, values in self.running.items() if values}
         self.running.clear()
         return means
 

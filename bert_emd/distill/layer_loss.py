@@ -36,33 +36,46 @@ class LayerMappingLoss(nn.Module):
                 element_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Loss for stacked layers ``student [N, ...]`` and ``teacher [M, ...]``; F is a constant."""
         cost = pairwise_mse(student, teacher, element_mask)
-        if self.mapping != "emd":
-            if self.training:
-                weights = (self.student_weights.cpu().numpy(), self.teacher_weights.cpu().numpy())
-                self.last_step = {"cost": cost.detach().double().cpu().numpy(), "flow": self.fixed.cpu().numpy(),
-                                  "student_weights_before": weights[0], "teacher_weights_before": weights[1],
-                                  "student_weights_after": weights[0], "teacher_weights_after": weights[1]}
-            return (self.fixed.to(cost.dtype) * cost).sum()
-        cost_now = cost.detach().double()
+        before = (self.student_weights.clone(), self.teacher_weights.clone())
+        if self.mapping == "emd":
+            flow = torch.from_numpy(self._solve(cost.detach())).to(cost.device)
+        else:
+            flow = self.fixed  # no solve, and no copy to the CPU on the training path
+        if self.training:  # kept on the device; last_step_record() converts when someone asks
+            self.last_step = {"cost": cost.detach(), "flow": flow, "before": before,
+                              "after": (self.student_weights.clone(), self.teacher_weights.clone())}
+        return (flow.to(cost.dtype) * cost).sum()
+
+    def _solve(self, cost: torch.Tensor) -> np.ndarray:
+        """The EMD flow for this step's costs; in training also the cost-attention weight update."""
+        cost = cost.double()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(cost_now, op=dist.ReduceOp.SUM)
-            cost_now /= dist.get_world_size()
-        cost_np = cost_now.cpu().numpy()
-        before_student = self.student_weights.cpu().numpy().copy()
-        before_teacher = self.teacher_weights.cpu().numpy().copy()
-        flow = solve_transport(cost_np, before_student, before_teacher)
-        if self.training:
-            after_student, after_teacher = before_student, before_teacher
-            if self.weight_update:
-                after_student, after_teacher = cost_attention_update(
-                    flow, cost_np, before_student, before_teacher, self.weight_norm, self.temperature)
-                self.student_weights.copy_(torch.from_numpy(after_student))
-                self.teacher_weights.copy_(torch.from_numpy(after_teacher))
-            self.last_step = {"cost": cost_np, "flow": flow,
-                              "student_weights_before": before_student, "teacher_weights_before": before_teacher,
-                              "student_weights_after": np.asarray(after_student),
-                              "teacher_weights_after": np.asarray(after_teacher)}
-        return (torch.from_numpy(flow).to(cost) * cost).sum()
+            dist.all_reduce(cost, op=dist.ReduceOp.SUM)
+            cost /= dist.get_world_size()
+        cost_np = cost.cpu().numpy()
+        student_weights = self.student_weights.cpu().numpy()
+        teacher_weights = self.teacher_weights.cpu().numpy()
+        flow = solve_transport(cost_np, student_weights, teacher_weights)
+        if self.training and self.weight_update:
+            new_student, new_teacher = cost_attention_update(flow, cost_np, student_weights, teacher_weights,
+                                                             self.weight_norm, self.temperature)
+            self.student_weights.copy_(torch.from_numpy(new_student))
+            self.teacher_weights.copy_(torch.from_numpy(new_teacher))
+        return flow
+
+    def last_step_record(self) -> dict[str, np.ndarray] | None:
+        """The last training step's cost and flow (N x M) and the layer weights before and after its update
+        (after = the update rule's result, before any averaging of two terms)."""
+        if self.last_step is None:
+            return None
+
+        def array(tensor):
+            return tensor.detach().double().cpu().numpy()
+
+        step = self.last_step
+        return {"cost": array(step["cost"]), "flow": array(step["flow"]),
+                "student_weights_before": array(step["before"][0]), "teacher_weights_before": array(step["before"][1]),
+                "student_weights_after": array(step["after"][0]), "teacher_weights_after": array(step["after"][1])}
 
 
 def share_weights(first: LayerMappingLoss, second: LayerMappingLoss) -> None:

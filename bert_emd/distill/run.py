@@ -6,7 +6,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 from safetensors.torch import load_file
 from transformers import DataCollatorWithPadding, set_seed
 
@@ -61,11 +60,6 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     """Distil ``config.teacher`` into a ``config.student_layers``-layer student; see ``DistillConfig``."""
     config = resolve_config(DistillConfig, config, overrides)
     check_distill_options(config)
-    if config.attention != "off" and config.student_heads and config.mapping != "none":
-        teacher_heads = load_config(config.teacher).num_attention_heads
-        if config.student_heads != teacher_heads:
-            raise BertEmdError(f"attention matching needs equal head counts: --student-heads {config.student_heads}"
-                               f", teacher {teacher_heads} (use --attention off)")
     task = resolve_task(config, model_labels=label_names_of(load_config(config.teacher)))
     attention = SCORES_ATTENTION if config.attention == "scores" else "eager"
     teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
@@ -160,8 +154,9 @@ def distill_state(config: DistillConfig, distiller: Distiller, history: list) ->
         if term is None:
             continue
         entry = {"student_weights": term.student_weights.tolist(), "teacher_weights": term.teacher_weights.tolist()}
-        if term.last_step is not None:
-            entry["last_step"] = {key: np.asarray(value).tolist() for key, value in term.last_step.items()}
+        record = term.last_step_record()
+        if record is not None:
+            entry["last_step"] = {key: value.tolist() for key, value in record.items()}
         state[name] = entry
     state["history"] = history
     return state

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from bert_emd.errors import BertEmdError
-from bert_emd.models import load_config
+from bert_emd.models import load_config, load_pretrained
 
 
 def evenly_spaced_layers(student_layers: int, teacher_layers: int) -> list[int]:
@@ -90,7 +90,5 @@ def _pretrained_student(path: str, teacher_config, layers: int, labels: dict, at
                            f"{teacher_config.vocab_size}; the student uses the teacher's tokenizer")
     if config.num_hidden_layers != layers:
         raise BertEmdError(f"student '{path}' has {config.num_hidden_layers} layers but --student-layers is {layers}")
-    from bert_emd.models import resolve_model
-
-    return AutoModelForSequenceClassification.from_pretrained(
-        resolve_model(path), ignore_mismatched_sizes=True, attn_implementation=attn_implementation, **labels)
+    return load_pretrained(AutoModelForSequenceClassification, path, "a student", ignore_mismatched_sizes=True,
+                           attn_implementation=attn_implementation, **labels)

@@ -69,14 +69,15 @@ def evaluate_models(task: TaskSpec, data: DataOptions, split: str, model, tokeni
     return results
 
 
-def format_results(task: TaskSpec, results: dict) -> str:
+def format_results(task: TaskSpec, results: dict, reference: str = "teacher") -> str:
+    """Readable lines of ``evaluate_models`` results; ``reference`` names the model compared against."""
     lines = []
     for split, entry in results.items():
         parts = [f"{name}={value:.4f}" for name, value in entry["metrics"].items()]
         lines.append(f"{task.display_name} {split} ({entry['num_examples']} examples): {'  '.join(parts)}")
         if "teacher_metrics" in entry:
             teacher = "  ".join(f"{name}={value:.4f}" for name, value in entry["teacher_metrics"].items())
-            lines.append(f"  teacher: {teacher}")
+            lines.append(f"  {reference}: {teacher}")
             lines.append("  loyalty: " + "  ".join(f"{k}={v:.4f}" for k, v in entry["loyalty"].items()))
     return "\n".join(lines)
 

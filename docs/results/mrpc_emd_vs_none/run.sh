@@ -9,7 +9,9 @@ bin=.venv/bin/bert-emd
 export HF_HUB_OFFLINE=1
 start=$(date +%s)
 if [ ! -f "$work/teacher/eval_results.json" ]; then  # a finished teacher is reused
-    $bin finetune --model minilm-l6 --task mrpc --data-dir ../shared/glue --epochs 3 --batch-size 16 \
+    mkdir -p "$work"
+    /usr/bin/time -f "%e" -o "$work/teacher.seconds" \
+        $bin finetune --model minilm-l6 --task mrpc --data-dir ../shared/glue --epochs 3 --batch-size 16 \
         --learning-rate 1e-4 --output "$work/teacher"
 fi
 for mapping in emd none; do
@@ -23,6 +25,7 @@ done
     --mapping emd --beta 1 --output "$work/emd_beta1"
 mkdir -p "$here/teacher"
 cp "$work/teacher/eval_results.json" "$work/teacher/run_config.json" "$here/teacher/"
+[ -f "$work/teacher.seconds" ] && cp "$work/teacher.seconds" "$here/teacher/"  # absent when a teacher was reused
 for mapping in emd none emd_beta1; do
     mkdir -p "$here/$mapping"
     cp "$work/$mapping/eval_results.json" "$work/$mapping/run_config.json" "$work/$mapping/distill_state.json" \
