@@ -14,6 +14,7 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
     from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize
     from bert_emd.distill import DistillConfig, distill
     from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict
+    from bert_emd.experiment import ExperimentConfig, experiment
     from bert_emd.finetune import FinetuneConfig, finetune
 
     return {
@@ -24,6 +25,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
         "export": (ExportConfig, export, "ONNX export (dynamic axes, optional int8) checked against PyTorch"),
         "quantize": (QuantizeConfig, quantize, "dynamic int8 of the Linear layers, with the dev-metric change"),
         "benchmark": (BenchmarkConfig, benchmark, "size and latency of models on every backend, side by side"),
+        "experiment": (ExperimentConfig, experiment, "results table: teachers, every student method x seed, "
+                       "latency, table and plots; finished runs are skipped"),
     }
 
 

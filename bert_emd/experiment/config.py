@@ -1,0 +1,133 @@
+"""Options of `bert-emd experiment`: which tasks, student rows and seeds, and the settings they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bert_emd.data.tasks import get_task
+from bert_emd.distill.emd import MAPPINGS
+from bert_emd.errors import BertEmdError
+from bert_emd.options import option
+
+# Settings fixed by the runner itself (each run gets its own), so a config may not set them.
+RUNNER_OWNED = {"task", "teacher", "output", "seed", "student_layers", "mapping", "data_dir", "model"}
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = option("glue_table", "experiment name: results go to RESULTS_DIR/NAME, models to WORK_DIR/NAME")
+    tasks: str | list = option("sst2,cola,mrpc,rte,stsb", "comma-separated GLUE tasks")
+    methods: str | list = option("emd,skip,last,none", "comma-separated layer mappings, one student row each")
+    student_layers: str | list = option("2", "comma-separated student depths; every depth x method is a row")
+    seeds: str | list = option("1,2,3", "comma-separated seeds of every student row")
+    rows: list | None = option(None, "config file only: more rows, each a mapping with methods, student_layers and "
+                               "optionally tasks, seeds, label (row name suffix) and distill (option overrides)",
+                               cli=False)
+    task_settings: dict | None = option(None, "config file only: per task, overrides of seeds, teacher and "
+                                        "distill options, e.g. {sst2: {seeds: [1], teacher: {epochs: 1}}}", cli=False)
+    teacher_model: str = option("minilm-l6", "model each task's teacher is fine-tuned from")
+    teacher: dict | None = option(None, "config file only: `bert-emd finetune` options of every "
+                           "teacher", cli=False)
+    distill: dict | None = option(None, "config file only: `bert-emd distill` options of every "
+                           "student run", cli=False)
+    data_dir: str = option("../shared/glue", "directory in the original GLUE TSV layout")
+    work_dir: str = option("runs", "where models and checkpoints go (WORK_DIR/NAME/...; not for git)")
+    results_dir: str = option("docs/results", "where records, table and plots go (RESULTS_DIR/NAME/...)")
+    max_train_samples: int | None = option(None, "use only the first N training examples everywhere (smoke runs)")
+    max_eval_samples: int | None = option(None, "use only the first N dev examples everywhere (smoke runs)")
+    latency_batch_size: int = option(32, "batch size of the latency measurement")
+    latency_length: int = option(128, "sequence length of the latency measurement")
+    threads: int = option(2, "CPU threads of the latency measurement")
+    latency_repeats: int = option(10, "timed forward passes per model")
+    dry_run: bool = option(False, "list the runs (done / to do) and stop")
+
+
+def as_list(value, kind=str) -> list:
+    """`"a,b"` or `["a", "b"]` -> a list of ``kind``."""
+    if value is None:
+        return []
+    if isinstance(value, (int, float)):
+        value = [value]
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        return [kind(item.strip()) if isinstance(item, str) else kind(item) for item in items
+                if not (isinstance(item, str) and not item.strip())]
+    except ValueError:
+        raise BertEmdError(f"cannot read {value!r} as a list of {kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One student configuration of the table: a mapping at a depth, with optional option overrides."""
+    mapping: str
+    layers: int
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...] | None  # None: the task's seeds
+    distill: tuple[tuple[str, object], ...] = ()
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.mapping}-L{self.layers}" + (f"-{self.label}" if self.label else "")
+
+
+def check_overrides(options: dict, where: str) -> None:
+    owned = sorted(set(options) & RUNNER_OWNED)
+    if owned:
+        raise BertEmdError(f"{where}: {', '.join(owned)} are set by the experiment runner for each run")
+
+
+def build_rows(config: ExperimentConfig) -> list[Row]:
+    tasks = [get_task(name).name for name in as_list(config.tasks)]
+    if not tasks:
+        raise BertEmdError("--tasks is empty")
+    rows = []
+    specs = [{"methods": config.methods, "student_layers": config.student_layers}] + list(config.rows or [])
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            raise BertEmdError(f"rows[{index - 1}] must be a mapping (methods, student_layers, ...)")
+        unknown = sorted(set(spec) - {"methods", "student_layers", "tasks", "seeds", "distill", "label"})
+        if unknown:
+            raise BertEmdError(f"rows[{index - 1}]: unknown key(s) {', '.join(unknown)}")
+        row_tasks = [get_task(name).name for name in as_list(spec.get("tasks"))] or tasks
+        outside = sorted(set(row_tasks) - set(tasks))
+        if outside:
+            raise BertEmdError(f"rows[{index - 1}]: task(s) {', '.join(outside)} are not in --tasks")
+        overrides = dict(spec.get("distill") or {})
+        check_overrides(overrides, f"rows[{index - 1}].distill")
+        seeds = tuple(as_list(spec["seeds"], int)) if spec.get("seeds") else None
+        for layers in as_list(spec.get("student_layers", "2"), int):
+            if layers < 1:
+                raise BertEmdError("student layers must be at least 1")
+            for mapping in as_list(spec.get("methods", "emd")):
+                if mapping not in MAPPINGS:
+                    raise BertEmdError(f"unknown method {mapping!r}; choose from {', '.join(MAPPINGS)}")
+                rows.append(Row(mapping, layers, tuple(row_tasks), seeds, tuple(sorted(overrides.items())),
+                                str(spec.get("label", ""))))
+    names = [row.name for row in rows]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BertEmdError(f"row(s) {', '.join(repeated)} appear twice; give one of them a label")
+    return rows
+
+
+def task_setting(config: ExperimentConfig, task: str, key: str, default=None):
+    settings = (config.task_settings or {}).get(task, {}) or {}
+    unknown = sorted(set(settings) - {"seeds", "teacher", "distill"})
+    if unknown:
+        raise BertEmdError(f"task_settings.{task}: unknown key(s) {', '.join(unknown)} (seeds, teacher, distill)")
+    return settings.get(key, default)
+
+
+def check_experiment(config: ExperimentConfig) -> list[Row]:
+    if not config.name or "/" in config.name:
+        raise BertEmdError("--name must be a plain folder name")
+    check_overrides(config.teacher or {}, "teacher")
+    check_overrides(config.distill or {}, "distill")
+    for task in (config.task_settings or {}):
+        get_task(task)
+        check_overrides(task_setting(config, task, "teacher", {}), f"task_settings.{task}.teacher")
+        check_overrides(task_setting(config, task, "distill", {}), f"task_settings.{task}.distill")
+    if not as_list(config.seeds, int):
+        raise BertEmdError("--seeds is empty")
+    return build_rows(config)

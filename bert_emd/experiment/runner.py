@@ -1,0 +1,200 @@
+"""`bert-emd experiment`: teachers, then every student row x seed, then latency, table and plots.
+
+Everything finished is kept and skipped on the next call: a teacher whose folder holds
+``eval_results.json`` (trained with the same settings), a student run whose record folder holds one.
+An interrupted run resumes from its last checkpoint. Models stay under WORK_DIR/NAME; only the small
+records (eval_results.json, distill_state.json, run_config.json, wall_clock.json) go to RESULTS_DIR/NAME.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from bert_emd.data.tasks import get_task
+from bert_emd.errors import BertEmdError
+from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_experiment, task_setting
+from bert_emd.experiment.table import build_table, format_table
+from bert_emd.options import resolve_config, to_dict
+from bert_emd.runinfo import package_versions, write_json
+
+RECORD_FILES = ("eval_results.json", "distill_state.json", "run_config.json")
+# Teacher settings that must match for a finished teacher to be reused.
+TEACHER_KEYS = ("model", "task", "learning_rate", "epochs", "batch_size", "seed", "max_length", "max_train_samples",
+                "warmup", "weight_decay")
+
+
+class Experiment:
+    def __init__(self, config: ExperimentConfig):
+        self.config = config
+        self.rows = check_experiment(config)
+        self.tasks = [get_task(name).name for name in as_list(config.tasks)]
+        self.work = Path(config.work_dir) / config.name
+        self.results = Path(config.results_dir) / config.name
+
+    # ----- the plan
+    def seeds(self, task: str, row: Row | None = None) -> list[int]:
+        if row is not None and row.seeds:
+            return list(row.seeds)
+        return as_list(task_setting(self.config, task, "seeds") or self.config.seeds, int)
+
+    def student_runs(self) -> list[tuple[str, Row, int]]:
+        return [(task, row, seed) for task in self.tasks for row in self.rows if task in row.tasks
+                for seed in self.seeds(task, row)]
+
+    def teacher_dir(self, task: str) -> Path:
+        return self.work / "teachers" / task
+
+    def run_dir(self, task: str, row: Row, seed: int) -> Path:
+        return self.work / task / row.name / f"seed{seed}"
+
+    def record_dir(self, task: str, row: Row, seed: int) -> Path:
+        return self.results / "runs" / task / row.name / f"seed{seed}"
+
+    def is_done(self, task: str, row: Row, seed: int) -> bool:
+        return (self.record_dir(task, row, seed) / "eval_results.json").is_file()
+
+    # ----- the options of each run
+    def shared_data_options(self) -> dict:
+        return {"data_dir": self.config.data_dir, "max_train_samples": self.config.max_train_samples,
+                "max_eval_samples": self.config.max_eval_samples}
+
+    def teacher_options(self, task: str) -> dict:
+        return {**(self.config.teacher or {}), **task_setting(self.config, task, "teacher", {}),
+                **self.shared_data_options(), "model": self.config.teacher_model, "task": task,
+                "output": str(self.teacher_dir(task))}
+
+    def student_options(self, task: str, row: Row, seed: int) -> dict:
+        return {**(self.config.distill or {}), **task_setting(self.config, task, "distill", {}), **dict(row.distill),
+                **self.shared_data_options(), "task": task, "teacher": str(self.teacher_dir(task)),
+                "student_layers": row.layers, "mapping": row.mapping, "seed": seed,
+                "output": str(self.run_dir(task, row, seed))}
+
+    # ----- running
+    def ensure_teacher(self, task: str) -> None:
+        from bert_emd.finetune import FinetuneConfig, finetune
+
+        config = resolve_config(FinetuneConfig, None, self.teacher_options(task))
+        folder = self.teacher_dir(task)
+        record = self.results / "teachers" / task
+        if (folder / "eval_results.json").is_file():
+            self._check_teacher_settings(folder, config)
+            print(f"teacher {task}: reusing {folder}", flush=True)
+        else:
+            print(f"teacher {task}: fine-tuning {config.model} -> {folder}", flush=True)
+            started = time.time()
+            finetune(config)
+            write_json(folder / "wall_clock.json", {"seconds": time.time() - started})
+        record.mkdir(parents=True, exist_ok=True)
+        for name in ("eval_results.json", "run_config.json", "wall_clock.json"):
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, record / name)
+
+    @staticmethod
+    def _check_teacher_settings(folder: Path, config) -> None:
+        try:
+            recorded = json.loads((folder / "run_config.json").read_text())["config"]
+        except (OSError, ValueError, KeyError):
+            raise BertEmdError(f"{folder} holds a teacher without a readable run_config.json; remove the folder "
+                               "to train it again") from None
+        wanted = to_dict(config)
+        different = [f"{key} {recorded.get(key)!r} (wanted {wanted[key]!r})" for key in TEACHER_KEYS
+                     if recorded.get(key) != wanted[key]]
+        if different:
+            raise BertEmdError(f"the teacher in {folder} was trained with other settings: {'; '.join(different)}; "
+                               "remove the folder or use another --name / --work-dir")
+
+    def run_student(self, task: str, row: Row, seed: int) -> None:
+        from bert_emd.distill import DistillConfig, distill
+
+        config = resolve_config(DistillConfig, None, self.student_options(task, row, seed))
+        output, record = Path(config.output), self.record_dir(task, row, seed)
+        started = time.time()
+        distill(config)
+        write_json(output / "wall_clock.json", {"seconds": time.time() - started})
+        record.mkdir(parents=True, exist_ok=True)
+        for name in RECORD_FILES + ("wall_clock.json",):
+            shutil.copy2(output / name, record / name)
+
+    def measure_latency(self) -> dict:
+        """Teacher and one finished student per depth, measured in turn in one benchmark run."""
+        from bert_emd.deploy.benchmark import benchmark
+
+        models: dict[str, str] = {}
+        for task in self.tasks:
+            if (self.teacher_dir(task) / "config.json").is_file():
+                models["teacher"] = str(self.teacher_dir(task))
+                break
+        for row in sorted(self.rows, key=lambda row: row.layers):
+            key = f"L{row.layers}"
+            folders = [self.run_dir(task, row, seed) for task in row.tasks for seed in self.seeds(task, row)]
+            for folder in folders:
+                if key not in models and (folder / "config.json").is_file():
+                    models[key] = str(folder)
+        if "teacher" not in models or len(models) < 2:
+            return {}
+        report = benchmark(model=list(models.values()), backends="torch-fp32",
+                           batch_sizes=str(self.config.latency_batch_size), lengths=str(self.config.latency_length),
+                           threads=self.config.threads, repeats=self.config.latency_repeats, warmup=3)
+        setting = f"batch{self.config.latency_batch_size}_len{self.config.latency_length}"
+        latency = {"batch_size": self.config.latency_batch_size, "length": self.config.latency_length,
+                   "threads": self.config.threads, "repeats": self.config.latency_repeats, "backend": "torch-fp32",
+                   "versions": report["versions"], "models": {}}
+        for key, entry in zip(models, report["models"]):
+            measured = entry["backends"]["torch-fp32"]["settings"][setting]
+            latency["models"][key] = {"model": entry["model"], "layers": entry["layers"],
+                                      "parameters": entry["parameters"],
+                                      "parameters_without_embeddings": entry["parameters_without_embeddings"],
+                                      "p50_ms": measured["p50_ms"], "p90_ms": measured["p90_ms"],
+                                      "speedup": measured["speedup_vs_first_model"]}
+        return latency
+
+    def run(self) -> dict:
+        runs = self.student_runs()
+        done = [run for run in runs if self.is_done(*run)]
+        print(f"experiment {self.config.name}: {len(self.tasks)} task(s), {len(self.rows)} row(s), {len(runs)} student "
+              f"run(s), {len(done)} already finished", flush=True)
+        if self.config.dry_run:
+            for task, row, seed in runs:
+                state = "done " if self.is_done(task, row, seed) else "to do"
+                print(f"  {state}  {task:6s} {row.name:20s} seed {seed}")
+            return {"runs": len(runs), "done": len(done)}
+        write_json(self.results / "experiment_config.json",
+                   {"config": to_dict(self.config), "rows": [row.name for row in self.rows],
+                    "versions": package_versions()})
+        started = time.time()
+        remaining = [run for run in runs if run not in done]
+        for task in self.tasks:
+            self.ensure_teacher(task)
+            for number, (run_task, row, seed) in enumerate(remaining, start=1):
+                if run_task != task:
+                    continue
+                print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
+                      f"({(time.time() - started) / 60:.0f} min so far)", flush=True)
+                self.run_student(task, row, seed)
+        return self.finish()
+
+    def finish(self) -> dict:
+        """Latency, table and plots from every record there is (also after a partial run)."""
+        from bert_emd.experiment.plots import plot_all
+
+        latency = self.measure_latency()
+        if latency:
+            write_json(self.results / "latency.json", latency)
+        elif (self.results / "latency.json").is_file():
+            latency = json.loads((self.results / "latency.json").read_text())
+        table = build_table(self.results, self.tasks, self.rows, latency)
+        write_json(self.results / "table.json", table)
+        markdown = format_table(table)
+        (self.results / "table.md").write_text(markdown + "\n", encoding="utf-8")
+        print("\n" + markdown)
+        plots = plot_all(self.results, table)
+        print(f"\nrecords, table.md, table.json and {len(plots)} plot(s) written to {self.results}")
+        return table
+
+
+def experiment(config: ExperimentConfig | str | dict | None = None, **overrides) -> dict:
+    """Build a results table; see ``ExperimentConfig`` and the module docstring."""
+    return Experiment(resolve_config(ExperimentConfig, config, overrides)).run()
