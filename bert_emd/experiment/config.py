@@ -10,7 +10,9 @@ from bert_emd.errors import BertEmdError
 from bert_emd.options import option
 
 # Settings fixed by the runner itself (each run gets its own), so a config may not set them.
-RUNNER_OWNED = {"task", "teacher", "output", "seed", "student_layers", "mapping", "data_dir", "model"}
+TEACHER_OWNED = {"task", "output", "model", "data_dir", "max_train_samples", "max_eval_samples"}
+STUDENT_OWNED = {"task", "teacher", "output", "seed", "student_layers", "mapping", "data_dir", "max_train_samples",
+                 "max_eval_samples"}
 
 
 @dataclass
@@ -71,8 +73,10 @@ class Row:
         return f"{self.mapping}-L{self.layers}" + (f"-{self.label}" if self.label else "")
 
 
-def check_overrides(options: dict, where: str) -> None:
-    owned = sorted(set(options) & RUNNER_OWNED)
+def check_overrides(options: dict, where: str, runner_owned: set = STUDENT_OWNED) -> None:
+    if not isinstance(options, dict):
+        raise BertEmdError(f"{where} must be a mapping of option names to values")
+    owned = sorted(set(options) & runner_owned)
     if owned:
         raise BertEmdError(f"{where}: {', '.join(owned)} are set by the experiment runner for each run")
 
@@ -122,11 +126,11 @@ def task_setting(config: ExperimentConfig, task: str, key: str, default=None):
 def check_experiment(config: ExperimentConfig) -> list[Row]:
     if not config.name or "/" in config.name:
         raise BertEmdError("--name must be a plain folder name")
-    check_overrides(config.teacher or {}, "teacher")
+    check_overrides(config.teacher or {}, "teacher", TEACHER_OWNED)
     check_overrides(config.distill or {}, "distill")
     for task in (config.task_settings or {}):
         get_task(task)
-        check_overrides(task_setting(config, task, "teacher", {}), f"task_settings.{task}.teacher")
+        check_overrides(task_setting(config, task, "teacher", {}), f"task_settings.{task}.teacher", TEACHER_OWNED)
         check_overrides(task_setting(config, task, "distill", {}), f"task_settings.{task}.distill")
     if not as_list(config.seeds, int):
         raise BertEmdError("--seeds is empty")

@@ -41,8 +41,11 @@ class Experiment:
         return as_list(task_setting(self.config, task, "seeds") or self.config.seeds, int)
 
     def student_runs(self) -> list[tuple[str, Row, int]]:
-        return [(task, row, seed) for task in self.tasks for row in self.rows if task in row.tasks
+        """Every (task, row, seed), first seeds first: a partial run still gives a whole one-seed table."""
+        runs = [(task, row, seed) for task in self.tasks for row in self.rows if task in row.tasks
                 for seed in self.seeds(task, row)]
+        rank = {run: self.seeds(run[0], run[1]).index(run[2]) for run in runs}
+        return sorted(runs, key=lambda run: rank[run])  # stable: task and row order kept within a seed rank
 
     def teacher_dir(self, task: str) -> Path:
         return self.work / "teachers" / task
@@ -166,14 +169,12 @@ class Experiment:
                     "versions": package_versions()})
         started = time.time()
         remaining = [run for run in runs if run not in done]
-        for task in self.tasks:
+        for task in self.tasks:  # every teacher first: the table's reference row, and a fault shows early
             self.ensure_teacher(task)
-            for number, (run_task, row, seed) in enumerate(remaining, start=1):
-                if run_task != task:
-                    continue
-                print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
-                      f"({(time.time() - started) / 60:.0f} min so far)", flush=True)
-                self.run_student(task, row, seed)
+        for number, (task, row, seed) in enumerate(remaining, start=1):
+            print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
+                  f"({(time.time() - started) / 60:.0f} min so far)", flush=True)
+            self.run_student(task, row, seed)
         return self.finish()
 
     def finish(self) -> dict:

@@ -1,0 +1,129 @@
+"""`bert-emd experiment`: the runner end to end on a tiny teacher, skipping finished runs, and bad configs."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from bert_emd.cli import main
+from bert_emd.errors import BertEmdError
+from bert_emd.experiment import experiment
+from bert_emd.experiment import runner as runner_module
+
+
+def tiny_experiment(tiny_bert, glue_dir, tmp_path, **overrides) -> dict:
+    options = dict(name="tiny", tasks="mrpc,stsb", methods="emd,skip", seeds="1,2", teacher_model=str(tiny_bert),
+                   rows=[{"methods": ["emd"], "student_layers": 3, "tasks": ["mrpc"], "seeds": [1]}],
+                   teacher={"epochs": 1, "batch_size": 8}, distill={"epochs": 1, "batch_size": 8},
+                   data_dir=str(glue_dir), work_dir=str(tmp_path / "work"), results_dir=str(tmp_path / "results"),
+                   max_train_samples=24, max_eval_samples=16, latency_repeats=1, latency_length=16)
+    options.update(overrides)
+    return options
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_bert, glue_dir, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("experiment")
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path)
+    return options, experiment(**options), tmp_path / "results" / "tiny"
+
+
+def test_table_cells_are_mean_and_std_of_the_seed_records(finished):
+    _, table, results = finished
+    names = [row["name"] for row in table["rows"]]
+    assert names == ["teacher", "emd-L2", "skip-L2", "emd-L3"]
+    skip = table["rows"][2]
+    for task, metrics in (("mrpc", ("f1", "accuracy")), ("stsb", ("pearson", "spearman"))):
+        records = [json.loads((results / "runs" / task / "skip-L2" / f"seed{seed}" / "eval_results.json").read_text())
+                   for seed in (1, 2)]
+        values = np.array([[record["splits"]["dev"]["metrics"][metric] for metric in metrics] for record in records])
+        cell = skip["tasks"][task]
+        assert cell["score"]["mean"] == pytest.approx(values.mean())
+        assert cell["score"]["std"] == pytest.approx(np.std(values.mean(axis=1), ddof=1))
+        first = next(iter(cell["metrics"].values()))
+        assert first["mean"] == pytest.approx(values[:, 0].mean())
+        assert first["values"] == pytest.approx(values[:, 0].tolist())
+    assert skip["average"] == pytest.approx(statistics.fmean(skip["tasks"][t]["score"]["mean"] for t in ("mrpc",
+                                                                                                        "stsb")))
+    assert table["rows"][3]["average"] is None  # the 3-layer row covers one task only
+    assert set(table["rows"][3]["tasks"]) == {"mrpc"}
+
+
+def test_records_latency_and_plots_are_written(finished):
+    _, table, results = finished
+    for task in ("mrpc", "stsb"):
+        teacher = json.loads((results / "teachers" / task / "run_config.json").read_text())
+        assert teacher["config"]["epochs"] == 1 and teacher["config"]["task"] == task
+        for seed in (1, 2):
+            folder = results / "runs" / task / "emd-L2" / f"seed{seed}"
+            assert {path.name for path in folder.iterdir()} == {"eval_results.json", "distill_state.json",
+                                                                "run_config.json", "wall_clock.json"}
+            assert json.loads((folder / "run_config.json").read_text())["config"]["seed"] == seed
+    assert not list(results.rglob("*.safetensors"))  # no weights in the results folder
+    latency = json.loads((results / "latency.json").read_text())
+    assert set(latency["models"]) == {"teacher", "L2", "L3"}
+    teacher_ms = latency["models"]["teacher"]["p50_ms"]
+    row = next(row for row in table["rows"] if row["name"] == "emd-L3")
+    assert row["speedup"] == pytest.approx(teacher_ms / latency["models"]["L3"]["p50_ms"])
+    assert row["parameters"] == latency["models"]["L3"]["parameters"]  # both count the whole MRPC model
+    markdown = (results / "table.md").read_text()
+    assert "| skip-L2 |" in markdown and "MRPC f1" in markdown and "STS-B spearman" in markdown
+    for name in ("flows.png", "layer_weights.png", "score_latency.png"):
+        image = matplotlib.image.imread(results / name)
+        assert image.ndim == 3 and image.shape[0] > 100
+
+
+def test_finished_runs_are_skipped_and_a_missing_record_is_run_again(finished, monkeypatch):
+    options, _, results = finished
+    calls = []
+    monkeypatch.setattr(runner_module.Experiment, "run_student",
+                        lambda self, task, row, seed: calls.append((task, row.name, seed)))
+    monkeypatch.setattr(sys.modules["bert_emd.finetune"], "finetune",
+                        lambda *args, **kwargs: pytest.fail("teacher retrained"))
+    experiment(**options)
+    assert calls == []
+    (results / "runs" / "stsb" / "skip-L2" / "seed2" / "eval_results.json").unlink()
+    experiment(**options, dry_run=True)  # lists; runs nothing
+    assert calls == []
+    experiment(**options)
+    assert calls == [("stsb", "skip-L2", 2)]
+
+
+def test_teacher_trained_with_other_settings_is_refused(finished):
+    options, _, _ = finished
+    with pytest.raises(BertEmdError, match="other settings: epochs 1 \\(wanted 2"):
+        experiment(**{**options, "teacher": {"epochs": 2, "batch_size": 8}})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"methods": "emd,pkd"}, "unknown method 'pkd'"),
+    ({"tasks": "mrpc,snli"}, "unknown task 'snli'"),
+    ({"rows": [{"methods": ["emd"], "student_layers": 3, "tasks": ["rte"]}]}, "rte are not in --tasks"),
+    ({"rows": [{"methods": ["emd"], "layers": 3}]}, "unknown key\\(s\\) layers"),
+    ({"distill": {"mapping": "skip"}}, "mapping are set by the experiment runner"),
+    ({"teacher": {"task": "rte"}}, "task are set by the experiment runner"),
+    ({"task_settings": {"mrpc": {"epochs": 2}}}, "task_settings.mrpc: unknown key"),
+    ({"seeds": "one"}, "as a list of int"),
+    ({"rows": [{"methods": ["emd", "skip"], "student_layers": 2}]}, "emd-L2, skip-L2 appear twice"),
+])
+def test_bad_experiment_configs(tiny_bert, glue_dir, tmp_path, overrides, message):
+    with pytest.raises(BertEmdError, match=message):
+        experiment(**tiny_experiment(tiny_bert, glue_dir, tmp_path, **overrides))
+    assert not (tmp_path / "work").exists()  # refused before any training
+
+
+def test_cli_dry_run_lists_the_runs(capsys, tiny_bert, glue_dir, tmp_path):
+    config = tmp_path / "table.yaml"
+    config.write_text(f"name: cli\ntasks: [rte]\nmethods: [none, last]\nseeds: [3]\nteacher_model: {tiny_bert}\n"
+                      f"data_dir: {glue_dir}\nwork_dir: {tmp_path / 'w'}\nresults_dir: {tmp_path / 'r'}\n")
+    assert main(["experiment", "--config", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "1 task(s), 2 row(s), 2 student run(s), 0 already finished" in out
+    assert "to do  rte    last-L2" in out
+    assert main(["experiment", "--config", str(config), "--methods", "emd,bogus"]) == 2
+    assert "unknown method 'bogus'" in capsys.readouterr().err
