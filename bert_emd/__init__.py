@@ -6,12 +6,14 @@ quiet.install()  # before transformers is imported below
 
 from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize  # noqa: E402
 from bert_emd.distill import DistillConfig, distill  # noqa: E402
+from bert_emd.early_exit import EarlyExitModel, evaluate_early_exit, train_early_exit  # noqa: E402
 from bert_emd.errors import BertEmdError  # noqa: E402
 from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict  # noqa: E402
+from bert_emd.experiment import ExperimentConfig, experiment  # noqa: E402
 from bert_emd.finetune import FinetuneConfig, finetune  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["BenchmarkConfig", "BertEmdError", "DistillConfig", "EvaluateConfig", "ExportConfig", "FinetuneConfig",
-           "PredictConfig", "QuantizeConfig", "benchmark", "distill", "evaluate", "export", "finetune", "predict",
-           "quantize"]
+__all__ = ["BenchmarkConfig", "BertEmdError", "DistillConfig", "EarlyExitModel", "EvaluateConfig", "ExperimentConfig",
+           "ExportConfig", "FinetuneConfig", "PredictConfig", "QuantizeConfig", "benchmark", "distill", "evaluate",
+           "evaluate_early_exit", "experiment", "export", "finetune", "predict", "quantize", "train_early_exit"]

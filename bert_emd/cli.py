@@ -13,6 +13,7 @@ from bert_emd.options import add_options, build_config, load_config_file
 def _commands() -> dict[str, tuple[type, Callable, str]]:
     from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize
     from bert_emd.distill import DistillConfig, distill
+    from bert_emd.early_exit import EarlyExitEvalConfig, EarlyExitTrainConfig, evaluate_early_exit, train_early_exit
     from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict
     from bert_emd.experiment import ExperimentConfig, experiment
     from bert_emd.finetune import FinetuneConfig, finetune
@@ -25,17 +26,31 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
         "export": (ExportConfig, export, "ONNX export (dynamic axes, optional int8) checked against PyTorch"),
         "quantize": (QuantizeConfig, quantize, "dynamic int8 of the Linear layers, with the dev-metric change"),
         "benchmark": (BenchmarkConfig, benchmark, "size and latency of models on every backend, side by side"),
+        "early-exit train": (EarlyExitTrainConfig, train_early_exit, "MS-BERT: exit students on every layer of a "
+                             "fine-tuned model, trained by self-distillation (final or EMD targets)"),
+        "early-exit evaluate": (EarlyExitEvalConfig, evaluate_early_exit, "speed-accuracy curve of an early-exit "
+                                "model over uncertainty thresholds (JSON and PNG)"),
         "experiment": (ExperimentConfig, experiment, "results table: teachers, every student method x seed, "
                        "latency, table and plots; finished runs are skipped"),
     }
 
 
 def build_parser(commands: dict) -> argparse.ArgumentParser:
+    """One sub-command per entry; a name with a space ("early-exit train") is a sub-command of a group."""
     parser = argparse.ArgumentParser(prog="bert-emd", description="Compress fine-tuned BERT-style models: "
                                      "BERT-EMD distillation, evaluation and deployment measures.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
     for name, (config_class, _, help_text) in commands.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
+        group, _, action = name.partition(" ")
+        if action:
+            if group not in groups:
+                actions = [other.partition(" ")[2] for other in commands if other.startswith(group + " ")]
+                holder = sub.add_parser(group, help=f"{group}: {', '.join(actions)}")
+                groups[group] = holder.add_subparsers(dest="action", required=True, metavar="ACTION")
+            command = groups[group].add_parser(action, help=help_text, description=help_text)
+        else:
+            command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--config", help="YAML or JSON file of options; flags given here override it")
         add_options(command, config_class)
     return parser
@@ -50,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.disable_progress_bar()
     name = args.pop("command")
+    if "action" in args:
+        name = f"{name} {args.pop('action')}"
     config_file = args.pop("config", None)
     config_class, run, _ = commands[name]
     try:

@@ -35,7 +35,10 @@ class LayerMappingLoss(nn.Module):
     def forward(self, student: torch.Tensor, teacher: torch.Tensor,
                 element_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Loss for stacked layers ``student [N, ...]`` and ``teacher [M, ...]``; F is a constant."""
-        cost = pairwise_mse(student, teacher, element_mask)
+        return self.transport_loss(pairwise_mse(student, teacher, element_mask))
+
+    def transport_loss(self, cost: torch.Tensor) -> torch.Tensor:
+        """``sum F * cost`` for a ready N x M cost matrix (any distance: MSE here, KL in early exit)."""
         before = (self.student_weights.clone(), self.teacher_weights.clone())
         if self.mapping == "emd":
             flow = torch.from_numpy(self._solve(cost.detach())).to(cost.device)
