@@ -22,6 +22,7 @@ from bert_emd.cli import main
 from bert_emd.distill.emd import solve_transport
 from bert_emd.distill.layer_loss import LayerMappingLoss
 from bert_emd.early_exit import EarlyExitModel, exit_layers, train_early_exit, uncertainty
+from bert_emd.early_exit.summary import main as summary_main
 from bert_emd.early_exit.train import EarlyExitTrainConfig, SelfDistiller
 from bert_emd.errors import BertEmdError
 from tests.conftest import TINY_SIZES, minilm_dir
@@ -180,7 +181,7 @@ def test_curve_from_the_cli(classifier, glue_dir, tmp_path, capsys):
     output = tmp_path / "exits"
     train_early_exit(teacher=str(classifier), task="sst2", data_dir=str(glue_dir), output=str(output),
                      max_train_samples=32, epochs=1, batch_size=8, student_design="ramp")
-    curve = tmp_path / "curve" / "sst2.json"
+    curve = tmp_path / "results" / "sst2" / "ramp-final" / "early_exit_curve.json"
     assert main(["early-exit", "evaluate", "--model", str(output), "--task", "sst2", "--data-dir", str(glue_dir),
                  "--max-eval-samples", "40", "--thresholds", "0,0.5,1", "--uncertainty", "entropy,topk",
                  "--latency-samples", "8", "--latency-batch-sizes", "1,4", "--output", str(curve)]) == 0
@@ -198,6 +199,14 @@ def test_curve_from_the_cli(classifier, glue_dir, tmp_path, capsys):
     assert counts["topk"] == counts["entropy"]
     assert curve.with_suffix(".png").is_file()
     assert "curve written to" in capsys.readouterr().out
+    # the results summary reads the curve back
+    assert summary_main([str(tmp_path / "results")]) == 0
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    entry = summary["tasks"]["sst2"]["ramp-final"]
+    assert entry["full"] == report["full_model"]["metrics"]["accuracy"]
+    assert [p["threshold"] for p in entry["measures"]["topk"]["points"]] == [0, 0.5, 1]
+    assert "| ramp | final |" in (tmp_path / "results" / "summary.md").read_text()
+    assert (tmp_path / "results" / "sst2_curves.png").is_file()
 
 
 # ----- bad input

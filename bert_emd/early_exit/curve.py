@@ -34,7 +34,8 @@ from bert_emd.runinfo import package_versions, run_record, write_json
 @dataclass
 class EarlyExitEvalConfig(DataOptions):
     model: str | None = option(None, "early-exit model directory (a `bert-emd early-exit train` output) (required)")
-    thresholds: str = option("0,0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.8", "comma-separated uncertainty thresholds in [0, 1]")
+    thresholds: str = option("0,0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
+                             "comma-separated uncertainty thresholds in [0, 1]")
     uncertainty: str = option("entropy", "comma-separated uncertainty measures: entropy, topk")
     top_k: int = option(2, "topk: number of largest class probabilities used (2 <= K <= classes)")
     max_loss: float = option(0.01, "the chosen threshold keeps the main metric within this loss of the full model "

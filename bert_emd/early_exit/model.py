@@ -46,7 +46,9 @@ class EarlyExitModel(nn.Module):
         if backbone.config.num_labels < 2:
             raise BertEmdError(f"{name} is a regressor (1 output): early exit by uncertainty needs a "
                                "classification task")
-        encoder_parts(backbone, name)  # fails early for a family whose layers are not found
+        # (base, embeddings, layers): plain references kept outside the module registry, so that no parameter is
+        # registered twice; fails here, before any work, for a family whose layers are not found
+        self.__dict__["_parts"] = encoder_parts(backbone, name)
         self.backbone = backbone.requires_grad_(False).eval()
         hidden, classes = backbone.config.hidden_size, backbone.config.num_labels
         self.settings = {"design": design, "width": width, "heads": heads, "hidden": hidden, "classes": classes,
@@ -54,18 +56,17 @@ class EarlyExitModel(nn.Module):
         self.exits = nn.ModuleList(build_head(design, hidden, classes, width, heads)
                                    for _ in range(len(self.layers) - 1))
 
-    # views into the backbone (properties, not submodules, so no parameter is registered twice)
     @property
     def base(self) -> nn.Module:
-        return encoder_parts(self.backbone)[0]
+        return self._parts[0]
 
     @property
     def embeddings(self) -> nn.Module:
-        return encoder_parts(self.backbone)[1]
+        return self._parts[1]
 
     @property
     def layers(self) -> nn.ModuleList:
-        return encoder_parts(self.backbone)[2]
+        return self._parts[2]
 
     @property
     def num_layers(self) -> int:
