@@ -11,9 +11,11 @@ from bert_emd.errors import BertEmdError  # noqa: E402
 from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict  # noqa: E402
 from bert_emd.experiment import ExperimentConfig, experiment  # noqa: E402
 from bert_emd.finetune import FinetuneConfig, finetune  # noqa: E402
+from bert_emd.hybrid import HybridConfig, hybrid  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["BenchmarkConfig", "BertEmdError", "DistillConfig", "EarlyExitModel", "EvaluateConfig", "ExperimentConfig",
-           "ExportConfig", "FinetuneConfig", "PredictConfig", "QuantizeConfig", "benchmark", "distill", "evaluate",
-           "evaluate_early_exit", "experiment", "export", "finetune", "predict", "quantize", "train_early_exit"]
+           "ExportConfig", "FinetuneConfig", "HybridConfig", "PredictConfig", "QuantizeConfig", "benchmark",
+           "distill", "evaluate", "evaluate_early_exit", "experiment", "export", "finetune", "hybrid", "predict",
+           "quantize", "train_early_exit"]

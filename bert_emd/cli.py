@@ -17,6 +17,7 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
     from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict
     from bert_emd.experiment import ExperimentConfig, experiment
     from bert_emd.finetune import FinetuneConfig, finetune
+    from bert_emd.hybrid import HybridConfig, hybrid
 
     return {
         "finetune": (FinetuneConfig, finetune, "fine-tune a teacher (any HF encoder) on a task"),
@@ -30,6 +31,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
                              "fine-tuned model, trained by self-distillation (final or EMD targets)"),
         "early-exit evaluate": (EarlyExitEvalConfig, evaluate_early_exit, "speed-accuracy curve of an early-exit "
                                 "model over uncertainty thresholds (JSON and PNG)"),
+        "hybrid": (HybridConfig, hybrid, "LadaBERT: compress a fine-tuned model in place by SVD factorisation, "
+                   "magnitude pruning and KD, step by step"),
         "experiment": (ExperimentConfig, experiment, "results table: teachers, every student method x seed, "
                        "latency, table and plots; finished runs are skipped"),
     }

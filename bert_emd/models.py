@@ -87,6 +87,10 @@ def check_classifier(name: str, task: TaskSpec | None = None, role: str = "model
 def load_trained_classifier(name: str, task: TaskSpec | None = None, role: str = "model", **kwargs):
     """A fine-tuned classifier as saved; checks that it has a task head matching ``task``."""
     check_classifier(name, task, role)
+    from bert_emd.hybrid.storage import is_hybrid, load_hybrid
+
+    if is_hybrid(resolve_model(name)):  # a `bert-emd hybrid` output: low-rank pairs and sparse weights
+        return load_hybrid(resolve_model(name), **kwargs)
     return load_pretrained(AutoModelForSequenceClassification, name, "a model", **kwargs)
 
 
