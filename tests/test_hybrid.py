@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from bert_emd.hybrid import LowRankLinear, hybrid, load_hybrid, save_hybrid
 from bert_emd.hybrid.compress import apply_step, encoder_parameter_counts, plan_step, prunable
 from bert_emd.hybrid.lowrank import as_dense, encoder_layers, rank_for_energy, rank_for_ratio, target_modules
 from bert_emd.hybrid.pruning import apply_pruning
+from bert_emd.hybrid.summary import main as summary_main
 from bert_emd.models import load_trained_classifier
 from tests.conftest import TINY_SIZES, minilm_dir
 from tests.test_bad_input import assert_one_line_error, run_cli
@@ -159,8 +161,20 @@ def test_hybrid_command_end_to_end(classifier, glue_dir, tmp_path, capsys):
                  "--max-eval-samples", "16", "--output", str(tmp_path / "eval.json")]) == 0
     evaluated = json.loads((tmp_path / "eval.json").read_text())
     assert evaluated["splits"]["dev"]["metrics"] == pytest.approx(steps[1]["splits"]["dev"]["metrics"])
+    results_dir = tmp_path / "results"
     assert main(["benchmark", "--model", str(classifier), "--model", str(output), "--backends", "torch-fp32",
-                 "--batch-sizes", "2", "--lengths", "16", "--repeats", "1"]) == 0
+                 "--batch-sizes", "2", "--lengths", "16", "--repeats", "1", "--output",
+                 str(results_dir / "sst2" / "benchmark.json")]) == 0
+    record = results_dir / "sst2" / "ratio4"
+    record.mkdir()
+    for name in ("hybrid_results.json", "run_config.json"):
+        shutil.copy(output / name, record / name)
+    assert summary_main([str(results_dir), "--table", str(tmp_path / "no_table.json")]) == 0
+    summary = json.loads((results_dir / "summary.json").read_text())
+    row = summary["tasks"]["sst2"]["hybrid"][0]
+    assert row["encoder_ratio"] == pytest.approx(results["encoder"]["ratio"])
+    assert row["latency"]["batch2_len16"]["p50_ms"] > 0
+    assert "| hybrid 4x |" in (results_dir / "summary.md").read_text()
     # a second run finds both steps finished and trains nothing
     again = hybrid(teacher=str(classifier), task="sst2", data_dir=str(glue_dir), output=str(output),
                    target_ratio=4.0, steps=2, max_train_samples=32, max_eval_samples=16, batch_size=8,
