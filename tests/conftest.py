@@ -46,6 +46,21 @@ def tiny_bert(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory) -> Path:
+    """A 4-layer, 32-wide BERT classifier with SST-2 labels (random weights are enough for the mechanics)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny_teacher")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, num_hidden_layers=4, num_labels=2, id2label={0: "0", 1: "1"},
+                        label2id={"0": 0, "1": 1}, **TINY_SIZES)
+    BertForSequenceClassification(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_roberta(tmp_path_factory, glue_dir) -> Path:
     """A 2-layer random RoBERTa with a byte-level BPE tokenizer trained here on SST-2 sentences."""
     import torch

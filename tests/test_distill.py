@@ -11,28 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, TrainerCallback
+from transformers import BertConfig, BertForSequenceClassification, TrainerCallback
 
 import bert_emd
 from bert_emd.cli import main
 from bert_emd.distill.emd import cost_attention_update, fixed_flow
-from tests.conftest import TINY_SIZES, minilm_dir, reload_without_bert_emd
+from tests.conftest import TINY_SIZES, reload_without_bert_emd
 from tests.test_bad_input import assert_one_line_error, run_cli
 
 QUICK = dict(task="sst2", max_train_samples=32, max_eval_samples=16, epochs=1, batch_size=8, eval_batch_size=16,
              logging_steps=1, history_every=1, student_layers=2)
-
-
-@pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory) -> Path:
-    """A 4-layer, 32-wide BERT classifier with SST-2 labels (random weights are enough for the mechanics)."""
-    path = tmp_path_factory.mktemp("tiny_teacher")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, num_hidden_layers=4, num_labels=2, id2label={0: "0", 1: "1"},
-                        label2id={"0": 0, "1": 1}, **TINY_SIZES)
-    BertForSequenceClassification(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(path)
-    return path
 
 
 def check_outputs(output: Path, mapping: str, student_layers: int = 2, teacher_layers: int = 4):

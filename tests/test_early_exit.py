@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,18 +29,6 @@ from tests.test_bad_input import assert_one_line_error, run_cli
 
 TEXTS = ["a gripping, beautifully acted film", "dull", "it is neither good nor bad , just long and loud",
          "the plot makes no sense at all but the music is lovely"]
-
-
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory) -> Path:
-    """A 4-layer, 32-wide BERT classifier with SST-2 labels (random weights)."""
-    path = tmp_path_factory.mktemp("classifier")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, num_hidden_layers=4, num_labels=2, id2label={0: "0", 1: "1"},
-                        label2id={"0": 0, "1": 1}, **TINY_SIZES)
-    BertForSequenceClassification(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(path)
-    return path
 
 
 def encode(path, texts=TEXTS):
@@ -82,14 +69,14 @@ def test_topk_uncertainty_by_hand():
 
 
 # ----- inference
-def test_threshold_zero_equals_the_full_model_and_batches_match_single(classifier):
-    backbone = BertForSequenceClassification.from_pretrained(classifier).eval()
+def test_threshold_zero_equals_the_full_model_and_batches_match_single(tiny_teacher):
+    backbone = BertForSequenceClassification.from_pretrained(tiny_teacher).eval()
     model = EarlyExitModel(backbone, "fastbert", width=16, heads=2).eval()
     torch.manual_seed(1)
     for head in model.exits:  # confident-enough random heads so that some samples exit early
         for parameter in head.parameters():
             parameter.data.normal_(0, 0.5)
-    inputs = encode(classifier)
+    inputs = encode(tiny_teacher)
     with torch.inference_mode():
         full = backbone(**inputs).logits
     logits, layers = model.predict(**inputs, threshold=0.0)
@@ -101,7 +88,7 @@ def test_threshold_zero_equals_the_full_model_and_batches_match_single(classifie
         assert layers.tolist() == expected.tolist()
         assert torch.allclose(logits, every[expected - 1, torch.arange(len(TEXTS))], atol=1e-5)
         for index, text in enumerate(TEXTS):
-            single_logits, single_layer = model.predict(**encode(classifier, [text]), threshold=threshold)
+            single_logits, single_layer = model.predict(**encode(tiny_teacher, [text]), threshold=threshold)
             assert single_layer.item() == layers[index].item()
             assert torch.allclose(single_logits[0], logits[index], atol=1e-4)
     assert model.predict(**inputs, threshold=1.0)[1].tolist() == [1] * len(TEXTS)  # any non-uniform exit is sure
@@ -121,11 +108,11 @@ def test_roberta_backbone_threshold_zero(tiny_roberta):
 
 
 # ----- training
-def test_train_keeps_the_backbone_and_saves_a_reloadable_model(classifier, glue_dir, tmp_path):
+def test_train_keeps_the_backbone_and_saves_a_reloadable_model(tiny_teacher, glue_dir, tmp_path):
     output = tmp_path / "exits"
     before = {key: value.clone() for key, value in
-              BertForSequenceClassification.from_pretrained(classifier).state_dict().items()}
-    results = train_early_exit(teacher=str(classifier), task="sst2", data_dir=str(glue_dir), output=str(output),
+              BertForSequenceClassification.from_pretrained(tiny_teacher).state_dict().items()}
+    results = train_early_exit(teacher=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), output=str(output),
                                max_train_samples=48, max_eval_samples=24, epochs=1, batch_size=8,
                                student_design="fastbert", student_width=16, targets="emd", label_weight=0.5,
                                logging_steps=1)
@@ -147,23 +134,23 @@ def test_train_keeps_the_backbone_and_saves_a_reloadable_model(classifier, glue_
     second = EarlyExitModel.from_pretrained(again).all_logits(**inputs)["exits"]
     assert torch.equal(first, second)
     trained_first_exit = reloaded.exits[0].project.weight
-    untrained = EarlyExitModel(BertForSequenceClassification.from_pretrained(classifier), "fastbert", 16, 2)
+    untrained = EarlyExitModel(BertForSequenceClassification.from_pretrained(tiny_teacher), "fastbert", 16, 2)
     assert not torch.equal(trained_first_exit, untrained.exits[0].project.weight)
 
 
-def test_emd_targets_go_through_the_shared_transport(classifier, glue_dir):
-    backbone = BertForSequenceClassification.from_pretrained(classifier)
+def test_emd_targets_go_through_the_shared_transport(tiny_teacher, glue_dir):
+    backbone = BertForSequenceClassification.from_pretrained(tiny_teacher)
     model = EarlyExitModel(backbone, "ramp")
-    config = EarlyExitTrainConfig(teacher=str(classifier), targets="emd", weight_update=False)
+    config = EarlyExitTrainConfig(teacher=str(tiny_teacher), targets="emd", weight_update=False)
     distiller = SelfDistiller(model, config).train()
     for module in model.exits.modules():  # no dropout, so that the recomputation below sees the same students
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     assert isinstance(distiller.transport, LayerMappingLoss) and distiller.transport.mapping == "emd"
-    inputs = encode(classifier)
+    inputs = encode(tiny_teacher)
     loss = distiller(**inputs)["loss"]
     record = distiller.transport.last_step_record()
-    # the cost is KL(classifier on teacher layer j || student i), recomputed here independently
+    # the cost is KL(tiny_teacher on teacher layer j || student i), recomputed here independently
     with torch.no_grad():
         out = model.all_logits(**inputs, layer_targets=True)
     targets, students = out["layer_targets"].softmax(-1), out["exits"][:-1].softmax(-1)
@@ -177,9 +164,9 @@ def test_emd_targets_go_through_the_shared_transport(classifier, glue_dir):
     assert all(parameter.grad is not None for parameter in model.exits.parameters())
 
 
-def test_curve_from_the_cli(classifier, glue_dir, tmp_path, capsys):
+def test_curve_from_the_cli(tiny_teacher, glue_dir, tmp_path, capsys):
     output = tmp_path / "exits"
-    train_early_exit(teacher=str(classifier), task="sst2", data_dir=str(glue_dir), output=str(output),
+    train_early_exit(teacher=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), output=str(output),
                      max_train_samples=32, epochs=1, batch_size=8, student_design="ramp")
     curve = tmp_path / "results" / "sst2" / "ramp-final" / "early_exit_curve.json"
     assert main(["early-exit", "evaluate", "--model", str(output), "--task", "sst2", "--data-dir", str(glue_dir),
@@ -215,9 +202,9 @@ def test_curve_from_the_cli(classifier, glue_dir, tmp_path, capsys):
     (["--uncertainty", "topk", "--top-k", "3"], "--top-k 3 must lie between 2 and the number of classes (2)"),
     (["--uncertainty", "margin"], "unknown uncertainty 'margin'"),
 ])
-def test_bad_curve_options(capsys, classifier, glue_dir, tmp_path, arguments, message):
-    model = EarlyExitModel(BertForSequenceClassification.from_pretrained(classifier), "ramp")
-    model.save_pretrained(tmp_path / "m", AutoTokenizer.from_pretrained(classifier))
+def test_bad_curve_options(capsys, tiny_teacher, glue_dir, tmp_path, arguments, message):
+    model = EarlyExitModel(BertForSequenceClassification.from_pretrained(tiny_teacher), "ramp")
+    model.save_pretrained(tmp_path / "m", AutoTokenizer.from_pretrained(tiny_teacher))
     code, err = run_cli(capsys, "early-exit", "evaluate", "--model", str(tmp_path / "m"), "--task", "sst2",
                         "--data-dir", str(glue_dir), *arguments)
     assert_one_line_error(code, err, message)
@@ -246,7 +233,7 @@ def test_family_without_encoder_layers_is_refused():
         EarlyExitModel(DistilBertForSequenceClassification(config))
 
 
-def test_not_an_early_exit_model(capsys, classifier, glue_dir):
-    code, err = run_cli(capsys, "early-exit", "evaluate", "--model", str(classifier), "--task", "sst2", "--data-dir",
+def test_not_an_early_exit_model(capsys, tiny_teacher, glue_dir):
+    code, err = run_cli(capsys, "early-exit", "evaluate", "--model", str(tiny_teacher), "--task", "sst2", "--data-dir",
                         str(glue_dir))
     assert_one_line_error(code, err, "not an early-exit model")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 from transformers import (
     AutoTokenizer,
-    BertConfig,
     BertForSequenceClassification,
     DistilBertConfig,
     DistilBertForSequenceClassification,
@@ -25,21 +23,10 @@ from bert_emd.hybrid.lowrank import as_dense, encoder_layers, rank_for_energy, r
 from bert_emd.hybrid.pruning import apply_pruning
 from bert_emd.hybrid.summary import main as summary_main
 from bert_emd.models import load_trained_classifier
-from tests.conftest import TINY_SIZES, minilm_dir
+from tests.conftest import minilm_dir
 from tests.test_bad_input import assert_one_line_error, run_cli
 
 ALL = ["query", "key", "value", "attention_output", "ffn_in", "ffn_out"]
-
-
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("hybrid_teacher")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, num_hidden_layers=4, num_labels=2, id2label={0: "0", 1: "1"},
-                        label2id={"0": 0, "1": 1}, **TINY_SIZES)
-    BertForSequenceClassification(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(path)
-    return path
 
 
 def inputs(path):
@@ -79,9 +66,9 @@ def test_rank_for_energy():
     assert rank_for_energy(weight, 1.0) == 4
 
 
-def test_planned_step_reaches_the_ratio(classifier):
+def test_planned_step_reaches_the_ratio(tiny_teacher):
     for ratio, share in ((2.0, 0.5), (5.0, 0.0), (10.0, 0.5), (4.0, 1.0)):
-        model = BertForSequenceClassification.from_pretrained(classifier)
+        model = BertForSequenceClassification.from_pretrained(tiny_teacher)
         layers = encoder_layers(model)
         chosen = target_modules(model, ALL)
         shapes = {name: tuple(module.weight.shape) for name, module in chosen.items()}
@@ -121,29 +108,29 @@ def test_pruning_masks_reach_the_sparsity_and_stay_fixed_in_training():
     assert int((modules[0].weight_mask == 0).sum()) == round(0.25 * modules[0].weight.numel())
 
 
-def test_save_and_reload_give_identical_logits_and_a_smaller_file(classifier, tmp_path):
-    model = BertForSequenceClassification.from_pretrained(classifier).eval()
+def test_save_and_reload_give_identical_logits_and_a_smaller_file(tiny_teacher, tmp_path):
+    model = BertForSequenceClassification.from_pretrained(tiny_teacher).eval()
     chosen = target_modules(model, ALL)
     shapes = {name: tuple(module.weight.shape) for name, module in chosen.items()}
     dense = encoder_parameter_counts(encoder_layers(model))["dense"]
     apply_step(model, chosen, plan_step(chosen, dense, 5.0, 0.5, "ratio", 0.9, shapes), "global")
     with torch.inference_mode():
-        expected = model(**inputs(classifier)).logits
-    save_hybrid(model, tmp_path / "h", AutoTokenizer.from_pretrained(classifier))
+        expected = model(**inputs(tiny_teacher)).logits
+    save_hybrid(model, tmp_path / "h", AutoTokenizer.from_pretrained(tiny_teacher))
     manifest = json.loads((tmp_path / "h" / "hybrid.json").read_text())
     assert len(manifest["factorised"]) == 4 * 6 and manifest["sparse"]
     for reloaded in (load_hybrid(tmp_path / "h"), load_trained_classifier(str(tmp_path / "h"))):
         with torch.inference_mode():
-            assert torch.equal(reloaded(**inputs(classifier)).logits, expected)
+            assert torch.equal(reloaded(**inputs(tiny_teacher)).logits, expected)
     compressed = (tmp_path / "h" / "hybrid.safetensors").stat().st_size
-    model_dense = (classifier / "model.safetensors").stat().st_size
+    model_dense = (tiny_teacher / "model.safetensors").stat().st_size
     embeddings = 30522 * 32 * 4
     assert compressed - embeddings < 0.45 * (model_dense - embeddings)
 
 
-def test_hybrid_command_end_to_end(classifier, glue_dir, tmp_path, capsys):
+def test_hybrid_command_end_to_end(tiny_teacher, glue_dir, tmp_path, capsys):
     output = tmp_path / "out"
-    results = hybrid(teacher=str(classifier), task="sst2", data_dir=str(glue_dir), output=str(output),
+    results = hybrid(teacher=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), output=str(output),
                      target_ratio=4.0, steps=2, max_train_samples=32, max_eval_samples=16, batch_size=8,
                      hidden_loss=True, logging_steps=1)
     steps = results["steps"]
@@ -162,7 +149,7 @@ def test_hybrid_command_end_to_end(classifier, glue_dir, tmp_path, capsys):
     evaluated = json.loads((tmp_path / "eval.json").read_text())
     assert evaluated["splits"]["dev"]["metrics"] == pytest.approx(steps[1]["splits"]["dev"]["metrics"])
     results_dir = tmp_path / "results"
-    assert main(["benchmark", "--model", str(classifier), "--model", str(output), "--backends", "torch-fp32",
+    assert main(["benchmark", "--model", str(tiny_teacher), "--model", str(output), "--backends", "torch-fp32",
                  "--batch-sizes", "2", "--lengths", "16", "--repeats", "1", "--output",
                  str(results_dir / "sst2" / "benchmark.json")]) == 0
     record = results_dir / "sst2" / "ratio4"
@@ -176,7 +163,7 @@ def test_hybrid_command_end_to_end(classifier, glue_dir, tmp_path, capsys):
     assert row["latency"]["batch2_len16"]["p50_ms"] > 0
     assert "| hybrid 4x |" in (results_dir / "summary.md").read_text()
     # a second run finds both steps finished and trains nothing
-    again = hybrid(teacher=str(classifier), task="sst2", data_dir=str(glue_dir), output=str(output),
+    again = hybrid(teacher=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), output=str(output),
                    target_ratio=4.0, steps=2, max_train_samples=32, max_eval_samples=16, batch_size=8,
                    hidden_loss=True)
     assert again["steps"] == json.loads(json.dumps(steps))
@@ -189,8 +176,8 @@ def test_hybrid_command_end_to_end(classifier, glue_dir, tmp_path, capsys):
     (["--target-ratio", "2", "--targets", "query,gate"], "unknown target 'gate'"),
     (["--target-ratio", "2", "--prune-share", "1.5"], "--prune-share must lie in [0, 1]"),
 ])
-def test_bad_hybrid_options(capsys, classifier, glue_dir, tmp_path, arguments, message):
-    code, err = run_cli(capsys, "hybrid", "--teacher", str(classifier), "--task", "sst2", "--data-dir",
+def test_bad_hybrid_options(capsys, tiny_teacher, glue_dir, tmp_path, arguments, message):
+    code, err = run_cli(capsys, "hybrid", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir",
                         str(glue_dir), "--output", str(tmp_path / "out"), *arguments)
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "out").exists()  # refused before any training
