@@ -55,7 +55,9 @@ class EarlyExitTrainConfig(TrainingOptions, DataOptions):
                           "matched to every teacher layer's target by EMD (MS-BERT)", choices=TARGETS)
     kd_temperature: float = option(1.0, "temperature of the distillation KL")
     label_weight: float = option(0.0, "weight of a cross-entropy term on the labels (0: self-distillation only)")
-    weight_update: bool = option(True, "emd: learn the layer weights by cost attention")
+    weight_update: bool = option(False, "emd: learn the layer weights by cost attention (off by default: with "
+                                 "softmax weights it puts all weight on the first student within a few steps and "
+                                 "the others stop learning; uniform weights keep every student and layer in play)")
     weight_norm: str = option("softmax", "emd: normalise the layer weights by softmax(w / T) or w / sum(w)",
                               choices=("softmax", "sum"))
     emd_temperature: float = option(1.0, "emd: temperature T of the softmax weight normalisation")
