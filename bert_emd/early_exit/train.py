@@ -19,8 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, Trainer, set_seed
 
 from bert_emd.data.loading import DataOptions, load_split, resolve_task, tokenize
@@ -29,6 +27,7 @@ from bert_emd.early_exit.heads import DESIGNS
 from bert_emd.early_exit.model import EarlyExitModel
 from bert_emd.early_exit.uncertainty import exit_layers
 from bert_emd.errors import BertEmdError
+from bert_emd.evaluation.evaluate import predict_logits
 from bert_emd.evaluation.metrics import compute_metrics
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
@@ -106,17 +105,11 @@ def kl(target: torch.Tensor, log_student: torch.Tensor) -> torch.Tensor:
     return (target * (torch.log(target.clamp_min(1e-12)) - log_student)).sum(-1).mean(-1)
 
 
-def exit_logits(model: EarlyExitModel, dataset, collator, batch_size: int = 64) -> torch.Tensor:
+def exit_logits(model: EarlyExitModel, dataset, tokenizer, batch_size: int = 64) -> torch.Tensor:
     """Every exit's logits on a tokenised dataset: ``[layers, examples, classes]``."""
-    features = dataset.remove_columns([name for name in dataset.column_names if name in ("labels", "idx")])
-    model.eval()
-    parts = []
-    with torch.inference_mode():
-        for batch in tqdm(DataLoader(features, batch_size=batch_size, collate_fn=collator), desc="Exits",
-                          leave=False):
-            parts.append(model.all_logits(batch["input_ids"], batch["attention_mask"],
-                                          batch.get("token_type_ids"))["exits"].float())
-    return torch.cat(parts, dim=1)
+    per_example = predict_logits(model, tokenizer, dataset, batch_size, "Exits",
+                                 forward=lambda batch: model.all_logits(**batch)["exits"].transpose(0, 1))
+    return torch.from_numpy(per_example).transpose(0, 1)
 
 
 def labels_of(dataset) -> np.ndarray:
@@ -171,7 +164,7 @@ def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **
     if config.validation_file or not config.uses_own_files:
         for split in task.eval_splits:
             dev = tokenize(load_split(task, config, split), tokenizer, config.max_length, f"Tokenising {split}")
-            logits = exit_logits(model, dev, collator, config.eval_batch_size)
+            logits = exit_logits(model, dev, tokenizer, config.eval_batch_size)
             labels = labels_of(dev)
             layers = per_exit_metrics(task, logits, labels)
             results["splits"][split] = {"num_examples": len(dev), "per_exit": layers,

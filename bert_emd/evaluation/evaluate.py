@@ -28,8 +28,10 @@ class EvaluateConfig(DataOptions):
     batch_size: int = option(64, "evaluation batch size")
 
 
-def predict_logits(model, tokenizer, dataset, batch_size: int = 64, description: str = "Predicting") -> np.ndarray:
-    """Logits for every example of a tokenised dataset, in order (batches padded dynamically)."""
+def predict_logits(model, tokenizer, dataset, batch_size: int = 64, description: str = "Predicting",
+                   forward=None) -> np.ndarray:
+    """Logits for every example of a tokenised dataset, in order (batches padded dynamically); ``forward``
+    (batch -> tensor with the examples first) replaces ``model(**batch).logits``."""
     collator = DataCollatorWithPadding(tokenizer)
     features = dataset.remove_columns([c for c in dataset.column_names if c in ("labels", "idx")])
     loader = DataLoader(features, batch_size=batch_size, collate_fn=collator)
@@ -39,7 +41,8 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, description:
     with torch.inference_mode():
         for batch in tqdm(loader, desc=description, leave=False):
             batch = {key: value.to(device) for key, value in batch.items()}
-            outputs.append(model(**batch).logits.float().cpu().numpy())
+            logits = forward(batch) if forward is not None else model(**batch).logits
+            outputs.append(logits.float().cpu().numpy())
     return np.concatenate(outputs)
 
 

@@ -27,7 +27,7 @@ from bert_emd.evaluation.metrics import compute_metrics
 from bert_emd.hybrid.compress import StepPlan, apply_step, chosen_nonzero, encoder_parameter_counts, plan_step
 from bert_emd.hybrid.lowrank import TARGET_GROUPS, TARGETS, as_dense, encoder_layers, target_modules
 from bert_emd.hybrid.pruning import SCOPES
-from bert_emd.hybrid.storage import WEIGHTS, is_hybrid, load_hybrid, save_hybrid
+from bert_emd.hybrid.storage import WEIGHTS, load_hybrid, save_hybrid
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
 from bert_emd.runinfo import run_record, write_json
@@ -198,5 +198,3 @@ def _finish(config, task, student, teacher, tokenizer, encoder_dense, history, s
           f"{output}; `bert-emd evaluate` and `bert-emd benchmark` load it")
     return results
 
-
-__all__ = ["HybridConfig", "hybrid", "is_hybrid"]
