@@ -103,7 +103,7 @@ def test_teacher_trained_with_other_settings_is_refused(finished):
 @pytest.mark.parametrize("overrides, message", [
     ({"methods": "emd,pkd"}, "unknown method 'pkd'"),
     ({"tasks": "mrpc,snli"}, "unknown task 'snli'"),
-    ({"rows": [{"methods": ["emd"], "student_layers": 3, "tasks": ["rte"]}]}, "rte are not in --tasks"),
+    ({"rows": [{"methods": ["emd"], "student_layers": 3, "tasks": ["rtee"]}]}, "unknown task 'rtee'"),
     ({"rows": [{"methods": ["emd"], "layers": 3}]}, "unknown key\\(s\\) layers"),
     ({"distill": {"mapping": "skip"}}, "mapping are set by the experiment runner"),
     ({"teacher": {"task": "rte"}}, "task are set by the experiment runner"),
@@ -127,3 +127,15 @@ def test_cli_dry_run_lists_the_runs(capsys, tiny_bert, glue_dir, tmp_path):
     assert "to do  rte    last-L2" in out
     assert main(["experiment", "--config", str(config), "--methods", "emd,bogus"]) == 2
     assert "unknown method 'bogus'" in capsys.readouterr().err
+
+
+def test_narrowing_tasks_narrows_the_extra_rows(capsys, tiny_bert, glue_dir, tmp_path):
+    config = tmp_path / "table.yaml"
+    config.write_text(f"name: cli\ntasks: [rte, mrpc]\nmethods: [none]\nseeds: [1]\nteacher_model: {tiny_bert}\n"
+                      "rows:\n  - {methods: [emd], student_layers: 3, tasks: [rte, mrpc]}\n"
+                      "  - {methods: [skip], student_layers: 3, tasks: [mrpc]}\n"
+                      f"data_dir: {glue_dir}\nwork_dir: {tmp_path / 'w'}\nresults_dir: {tmp_path / 'r'}\n")
+    assert main(["experiment", "--config", str(config), "--tasks", "rte", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "1 task(s), 2 row(s), 2 student run(s)" in out  # none-L2 and emd-L3 on rte; skip-L3 (mrpc only) dropped
+    assert "to do  rte    emd-L3" in out and "mrpc" not in out.split("already finished")[1]
