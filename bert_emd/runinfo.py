@@ -33,6 +33,14 @@ def write_json(path: str | Path, data: Any) -> Path:
     return path
 
 
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()
+
+
 def run_record(command: str, config: Any, **extra: Any) -> dict[str, Any]:
     """The content of ``run_config.json``: enough to run the same thing again."""
     return {
@@ -42,6 +50,7 @@ def run_record(command: str, config: Any, **extra: Any) -> dict[str, Any]:
         "versions": package_versions(),
         "argv": sys.argv,
         "platform": platform.platform(),
+        "torch_threads": _torch_threads(),  # training wall-clock depends on it
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }

@@ -38,6 +38,7 @@ def test_finetune_writes_model_and_records(sst2_model):
     record = json.loads((output / "run_config.json").read_text())
     assert record["seed"] == 42 and record["config"]["task"] == "sst2"
     assert record["versions"]["transformers"] and record["versions"]["torch"]
+    assert record["torch_threads"] == torch.get_num_threads()
     assert list((output / "runs").rglob("events.out.tfevents*")), "TensorBoard logs missing"
 
 
