@@ -22,6 +22,7 @@ from bert_emd.hybrid.compress import apply_step, encoder_parameter_counts, plan_
 from bert_emd.hybrid.lowrank import as_dense, encoder_layers, rank_for_energy, rank_for_ratio, target_modules
 from bert_emd.hybrid.pruning import apply_pruning
 from bert_emd.hybrid.summary import main as summary_main
+from bert_emd.runinfo import write_json
 from bert_emd.models import load_trained_classifier
 from tests.conftest import minilm_dir
 from tests.test_bad_input import assert_one_line_error, run_cli
@@ -149,8 +150,11 @@ def test_hybrid_command_end_to_end(tiny_teacher, glue_dir, tmp_path, capsys):
     evaluated = json.loads((tmp_path / "eval.json").read_text())
     assert evaluated["splits"]["dev"]["metrics"] == pytest.approx(steps[1]["splits"]["dev"]["metrics"])
     results_dir = tmp_path / "results"
-    assert main(["benchmark", "--model", str(tiny_teacher), "--model", str(output), "--backends", "torch-fp32",
-                 "--batch-sizes", "2", "--lengths", "16", "--repeats", "1", "--output",
+    # a GLUE-table EMD student of the same task (here a copy of the tiny model) is timed in the same run
+    student = tmp_path / "table_work" / "sst2" / "emd-L2" / "seed1"
+    shutil.copytree(tiny_teacher, student)
+    assert main(["benchmark", "--model", str(tiny_teacher), "--model", str(output), "--model", str(student),
+                 "--backends", "torch-fp32", "--batch-sizes", "2", "--lengths", "16", "--repeats", "1", "--output",
                  str(results_dir / "sst2" / "benchmark.json")]) == 0
     record = results_dir / "sst2" / "ratio4"
     record.mkdir()
@@ -162,6 +166,26 @@ def test_hybrid_command_end_to_end(tiny_teacher, glue_dir, tmp_path, capsys):
     assert row["encoder_ratio"] == pytest.approx(results["encoder"]["ratio"])
     assert row["latency"]["batch2_len16"]["p50_ms"] > 0
     assert "| hybrid 4x |" in (results_dir / "summary.md").read_text()
+    assert summary["tasks"]["sst2"]["emd_students"] == []
+    # with the table: its EMD rows of the task, their mean training time over the seeds' records, this latency
+    table = tmp_path / "table" / "table.json"
+    table.parent.mkdir()
+    table.write_text(json.dumps({"rows": [
+        {"name": "teacher", "mapping": None, "layers": 4, "tasks": {}, "parameters": 100},
+        {"name": "emd-L2", "mapping": "emd", "layers": 2, "parameters": 60,
+         "tasks": {"sst2": {"metrics": {"accuracy": {"mean": 0.8, "std": 0.01, "n": 2}}}}},
+        {"name": "skip-L2", "mapping": "skip", "layers": 2, "parameters": 60,
+         "tasks": {"sst2": {"metrics": {"accuracy": {"mean": 0.7, "std": 0.02, "n": 2}}}}}]}))
+    for seed, seconds in ((1, 30.0), (2, 90.0)):
+        write_json(table.parent / "runs" / "sst2" / "emd-L2" / f"seed{seed}" / "wall_clock.json", {"seconds": seconds})
+    assert summary_main([str(results_dir), "--table", str(table), "--table-work", str(tmp_path / "table_work")]) == 0
+    students = json.loads((results_dir / "summary.json").read_text())["tasks"]["sst2"]["emd_students"]
+    assert [entry["name"] for entry in students] == ["emd-L2"]  # emd rows only
+    assert students[0]["encoder_ratio"] == 2.0 and students[0]["train_seconds"] == 60.0
+    timed = json.loads((results_dir / "sst2" / "benchmark.json").read_text())["models"][2]
+    assert students[0]["latency"]["batch2_len16"]["p50_ms"] == \
+        timed["backends"]["torch-fp32"]["settings"]["batch2_len16"]["p50_ms"]
+    assert "| BERT-EMD emd-L2 (2 seed(s)) | 2.00x | - | 80.0 ± 1.0 |" in (results_dir / "summary.md").read_text()
     # a second run finds both steps finished and trains nothing
     again = hybrid(teacher=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), output=str(output),
                    target_ratio=4.0, steps=2, max_train_samples=32, max_eval_samples=16, batch_size=8,

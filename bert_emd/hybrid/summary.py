@@ -27,7 +27,12 @@ def _latency(benchmark: dict, model: str) -> dict:
     return {}
 
 
-def summarise(results_dir: Path, table_path: Path | None) -> dict:
+def _mean_wall_clock(row_dir: Path) -> float | None:
+    seconds = [json.loads(path.read_text())["seconds"] for path in sorted(row_dir.glob("seed*/wall_clock.json"))]
+    return sum(seconds) / len(seconds) if seconds else None
+
+
+def summarise(results_dir: Path, table_path: Path | None, table_work: str = "runs/glue_table") -> dict:
     table = json.loads(table_path.read_text()) if table_path and table_path.is_file() else None
     summary: dict = {"tasks": {}}
     for task_dir in sorted(path for path in results_dir.iterdir() if path.is_dir()):
@@ -52,14 +57,21 @@ def summarise(results_dir: Path, table_path: Path | None) -> dict:
                          "train_seconds": result["train_seconds"],
                          "latency": _latency(benchmark, run["config"]["output"])})
         emd_rows = []
+        teacher_layers = next((entry["layers"] for entry in (table or {}).get("rows", [])
+                               if entry["name"] == "teacher"), None)
         for entry in (table or {}).get("rows", []):
             if entry.get("mapping") == "emd" and task in entry["tasks"]:
                 cell = entry["tasks"][task]
                 name = next(iter(cell["metrics"]))  # the task's main metric comes first
-                emd_rows.append({"name": entry["name"], "metric": cell["metrics"][name]["mean"],
+                # timed in this task's benchmark run when run.sh found the model (seed 1), else the table's
+                latency = _latency(benchmark, f"{table_work}/{task}/{entry['name']}/seed1")
+                emd_rows.append({"name": entry["name"], "encoder_ratio": teacher_layers / entry["layers"]
+                                 if teacher_layers else None, "metric": cell["metrics"][name]["mean"],
                                  "std": cell["metrics"][name]["std"], "seeds": cell["metrics"][name]["n"],
-                                 "parameters": entry.get("parameters"), "latency_ms": entry.get("latency_ms"),
-                                 "speedup": entry.get("speedup")})
+                                 "parameters": entry.get("parameters"),
+                                 "latency": latency or {"batch32_len128": {"p50_ms": entry.get("latency_ms"),
+                                                                           "speedup": entry.get("speedup")}},
+                                 "train_seconds": _mean_wall_clock(table_path.parent / "runs" / task / entry["name"])})
         summary["tasks"][task] = {"main_metric": main, "hybrid": rows, "emd_students": emd_rows,
                                   "teacher_latency": _latency(benchmark, benchmark["models"][0]["model"])
                                   if benchmark.get("models") else {}}
@@ -87,9 +99,13 @@ def format_summary(summary: dict) -> str:
                          f"{_fmt(b32.get('p50_ms'), '{:.0f}', 1)} ({_fmt(b32.get('speedup'), '{:.2f}x', 1)}) | "
                          f"{row['train_seconds'] / 60:.1f} min |")
         for row in entry["emd_students"]:
-            lines.append(f"| BERT-EMD {row['name']} ({row['seeds']} seed(s)) | - | - | {_fmt(row['metric'])} ± "
-                         f"{_fmt(row['std'])} | {_fmt(row['parameters'], '{:.1f}M', 1e-6)} | - | - | "
-                         f"{_fmt(row['latency_ms'], '{:.0f}', 1)} ({_fmt(row['speedup'], '{:.2f}x', 1)}) | - |")
+            b1, b32 = row["latency"].get("batch1_len128", {}), row["latency"].get("batch32_len128", {})
+            spread = f" ± {_fmt(row['std'])}" if row["std"] is not None else ""
+            minutes = "-" if row["train_seconds"] is None else f"{row['train_seconds'] / 60:.1f} min"
+            lines.append(f"| BERT-EMD {row['name']} ({row['seeds']} seed(s)) | {_fmt(row['encoder_ratio'], '{:.2f}x', 1)} | - | "
+                         f"{_fmt(row['metric'])}{spread} | {_fmt(row['parameters'], '{:.1f}M', 1e-6)} | - | "
+                         f"{_fmt(b1.get('p50_ms'), '{:.1f}', 1)} | {_fmt(b32.get('p50_ms'), '{:.0f}', 1)} "
+                         f"({_fmt(b32.get('speedup'), '{:.2f}x', 1)}) | {minutes} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -98,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bert_emd.hybrid.summary", description=__doc__.splitlines()[0])
     parser.add_argument("results_dir", type=Path)
     parser.add_argument("--table", type=Path, default=TABLE, help="the GLUE table's table.json (EMD students)")
+    parser.add_argument("--table-work", default="runs/glue_table",
+                        help="the table's model folder, as run.sh named the students when timing them")
     args = parser.parse_args(argv)
-    summary = summarise(args.results_dir, args.table)
+    summary = summarise(args.results_dir, args.table, args.table_work)
     write_json(args.results_dir / "summary.json", summary)
     text = format_summary(summary)
     (args.results_dir / "summary.md").write_text(text + "\n", encoding="utf-8")

@@ -3,7 +3,8 @@
 # (runs/glue_table/teachers/TASK) on SST-2, MRPC and RTE at encoder compression ratios 2, 5 and 10:
 # 3 steps, half the compression (in log terms) by SVD factorisation and half by global magnitude pruning
 # of all attention and feed-forward Linear layers, KD (soft cross-entropy + hidden-state MSE) after each
-# step; then teacher and compressed models timed side by side (PyTorch fp32, 2 threads) and a summary.
+# step; then teacher, compressed models and the table's EMD students timed side by side (PyTorch fp32,
+# 2 threads) and a summary.
 # KD budget per step: 1 epoch on MRPC and RTE; a tenth of an epoch (6.7k sentences) on SST-2.
 # Usage (from the repository root, after `make install`): bash docs/results/hybrid/run.sh [TASK ...]
 set -euo pipefail
@@ -27,6 +28,10 @@ for task in $tasks; do
         mkdir -p "$record"
         cp "$work"/hybrid_results.json "$work"/run_config.json "$work"/hybrid.json "$record/"
         models+=("$work")
+    done
+    # the GLUE table's BERT-EMD students of this task (seed 1), timed in the same run
+    for student in runs/glue_table/$task/emd-L2/seed1 runs/glue_table/$task/emd-L3/seed1; do
+        [ -f "$student/config.json" ] && models+=("$student")
     done
     args=(); for model in "${models[@]}"; do args+=(--model "$model"); done
     $bin benchmark "${args[@]}" --backends torch-fp32 --batch-sizes 1,32 --lengths 128 --threads 2 \
