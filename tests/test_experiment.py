@@ -78,6 +78,20 @@ def test_records_latency_and_plots_are_written(finished):
         assert image.ndim == 3 and image.shape[0] > 100
 
 
+def test_report_only_trains_nothing_and_rebuilds_the_table(finished, monkeypatch):
+    options, table, results = finished
+    monkeypatch.setattr(runner_module.Experiment, "run_student", lambda *args: pytest.fail("student trained"))
+    monkeypatch.setattr(runner_module.Experiment, "ensure_teacher", lambda *args: pytest.fail("teacher touched"))
+    (results / "table.md").unlink()
+    rows = options["rows"] + [{"methods": ["none"], "label": "new"}]  # a row without records yet
+    rebuilt = experiment(**{**options, "rows": rows}, report_only=True)
+    by_name = {row["name"]: row for row in rebuilt["rows"]}
+    assert by_name["none-L2-new"]["tasks"] == {} and by_name["none-L2-new"]["average"] is None
+    old = next(row for row in table["rows"] if row["name"] == "skip-L2")
+    assert by_name["skip-L2"]["tasks"]["mrpc"]["score"] == old["tasks"]["mrpc"]["score"]
+    assert "| none-L2-new |" in (results / "table.md").read_text()
+
+
 def test_finished_runs_are_skipped_and_a_missing_record_is_run_again(finished, monkeypatch):
     options, _, results = finished
     calls = []

@@ -42,6 +42,7 @@ class ExperimentConfig:
     threads: int = option(2, "CPU threads of the latency measurement")
     latency_repeats: int = option(10, "timed forward passes per model")
     dry_run: bool = option(False, "list the runs (done / to do) and stop")
+    report_only: bool = option(False, "train nothing: latency, table and plots from the records there are")
 
 
 def as_list(value, kind=str) -> list:

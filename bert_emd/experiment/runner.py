@@ -164,6 +164,8 @@ class Experiment:
                 state = "done " if self.is_done(task, row, seed) else "to do"
                 print(f"  {state}  {task:6s} {row.name:20s} seed {seed}")
             return {"runs": len(runs), "done": len(done)}
+        if self.config.report_only:
+            return self.finish()
         write_json(self.results / "experiment_config.json",
                    {"config": to_dict(self.config), "rows": [row.name for row in self.rows],
                     "versions": package_versions()})
