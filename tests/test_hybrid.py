@@ -22,8 +22,8 @@ from bert_emd.hybrid.compress import apply_step, encoder_parameter_counts, plan_
 from bert_emd.hybrid.lowrank import as_dense, encoder_layers, rank_for_energy, rank_for_ratio, target_modules
 from bert_emd.hybrid.pruning import apply_pruning
 from bert_emd.hybrid.summary import main as summary_main
-from bert_emd.runinfo import write_json
 from bert_emd.models import load_trained_classifier
+from bert_emd.runinfo import write_json
 from tests.conftest import minilm_dir
 from tests.test_bad_input import assert_one_line_error, run_cli
 

@@ -102,7 +102,8 @@ def format_summary(summary: dict) -> str:
             b1, b32 = row["latency"].get("batch1_len128", {}), row["latency"].get("batch32_len128", {})
             spread = f" ± {_fmt(row['std'])}" if row["std"] is not None else ""
             minutes = "-" if row["train_seconds"] is None else f"{row['train_seconds'] / 60:.1f} min"
-            lines.append(f"| BERT-EMD {row['name']} ({row['seeds']} seed(s)) | {_fmt(row['encoder_ratio'], '{:.2f}x', 1)} | - | "
+            ratio = _fmt(row["encoder_ratio"], "{:.2f}x", 1)
+            lines.append(f"| BERT-EMD {row['name']} ({row['seeds']} seed(s)) | {ratio} | - | "
                          f"{_fmt(row['metric'])}{spread} | {_fmt(row['parameters'], '{:.1f}M', 1e-6)} | - | "
                          f"{_fmt(b1.get('p50_ms'), '{:.1f}', 1)} | {_fmt(b32.get('p50_ms'), '{:.0f}', 1)} "
                          f"({_fmt(b32.get('speedup'), '{:.2f}x', 1)}) | {minutes} |")
