@@ -33,11 +33,9 @@ def write_json(path: str | Path, data: Any) -> Path:
     return path
 
 
-def _torch_threads() -> int | None:
-    try:
-        import torch
-    except ImportError:
-        return None
+def _torch_threads() -> int:
+    import torch  # imported here: runinfo is also used by commands that have not loaded torch yet
+
     return torch.get_num_threads()
 
 

@@ -63,14 +63,13 @@ def summarise(results_dir: Path, table_path: Path | None, table_work: str = "run
             if entry.get("mapping") == "emd" and task in entry["tasks"]:
                 cell = entry["tasks"][task]
                 name = next(iter(cell["metrics"]))  # the task's main metric comes first
-                # timed in this task's benchmark run when run.sh found the model (seed 1), else the table's
+                # only latency timed in this task's benchmark run (run.sh adds the seed-1 model): one clock
                 latency = _latency(benchmark, f"{table_work}/{task}/{entry['name']}/seed1")
                 emd_rows.append({"name": entry["name"], "encoder_ratio": teacher_layers / entry["layers"]
                                  if teacher_layers else None, "metric": cell["metrics"][name]["mean"],
                                  "std": cell["metrics"][name]["std"], "seeds": cell["metrics"][name]["n"],
                                  "parameters": entry.get("parameters"),
-                                 "latency": latency or {"batch32_len128": {"p50_ms": entry.get("latency_ms"),
-                                                                           "speedup": entry.get("speedup")}},
+                                 "latency": latency,
                                  "train_seconds": _mean_wall_clock(table_path.parent / "runs" / task / entry["name"])})
         summary["tasks"][task] = {"main_metric": main, "hybrid": rows, "emd_students": emd_rows,
                                   "teacher_latency": _latency(benchmark, benchmark["models"][0]["model"])
