@@ -90,6 +90,8 @@ def test_report_only_trains_nothing_and_rebuilds_the_table(finished, monkeypatch
     old = next(row for row in table["rows"] if row["name"] == "skip-L2")
     assert by_name["skip-L2"]["tasks"]["mrpc"]["score"] == old["tasks"]["mrpc"]["score"]
     assert "| none-L2-new |" in (results / "table.md").read_text()
+    recorded = json.loads((results / "experiment_config.json").read_text())
+    assert recorded["rows"] == [row["name"] for row in rebuilt["rows"][1:]]  # the config the report was built with
 
 
 def test_finished_runs_are_skipped_and_a_missing_record_is_run_again(finished, monkeypatch):
@@ -104,8 +106,11 @@ def test_finished_runs_are_skipped_and_a_missing_record_is_run_again(finished, m
     (results / "runs" / "stsb" / "skip-L2" / "seed2" / "eval_results.json").unlink()
     experiment(**options, dry_run=True)  # lists; runs nothing
     assert calls == []
-    experiment(**options)
+    table_md = (results / "table.md").read_text()
+    monkeypatch.setattr(runner_module.Experiment, "finish", lambda self: pytest.fail("report built"))
+    experiment(**options, report=False)  # trains what is missing, builds no report
     assert calls == [("stsb", "skip-L2", 2)]
+    assert (results / "table.md").read_text() == table_md
 
 
 def test_teacher_trained_with_other_settings_is_refused(finished):

@@ -43,6 +43,8 @@ class ExperimentConfig:
     latency_repeats: int = option(10, "timed forward passes per model")
     dry_run: bool = option(False, "list the runs (done / to do) and stop")
     report_only: bool = option(False, "train nothing: latency, table and plots from the records there are")
+    report: bool = option(True, "after training, measure latency and write table and plots (--no-report: train "
+                                "only, e.g. several jobs side by side; build the report later with --report-only)")
 
 
 def as_list(value, kind=str) -> list:

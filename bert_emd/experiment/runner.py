@@ -164,11 +164,11 @@ class Experiment:
                 state = "done " if self.is_done(task, row, seed) else "to do"
                 print(f"  {state}  {task:6s} {row.name:20s} seed {seed}")
             return {"runs": len(runs), "done": len(done)}
-        if self.config.report_only:
-            return self.finish()
-        write_json(self.results / "experiment_config.json",
+        write_json(self.results / "experiment_config.json",  # the report's own config when it is built alone
                    {"config": to_dict(self.config), "rows": [row.name for row in self.rows],
                     "versions": package_versions()})
+        if self.config.report_only:
+            return self.finish()
         started = time.time()
         remaining = [run for run in runs if run not in done]
         for task in self.tasks:  # every teacher first: the table's reference row, and a fault shows early
@@ -177,6 +177,9 @@ class Experiment:
             print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
                   f"({(time.time() - started) / 60:.0f} min so far)", flush=True)
             self.run_student(task, row, seed)
+        if not self.config.report:
+            print(f"\n{len(remaining)} run(s) trained; no report (--no-report): build it with --report-only")
+            return {"runs": len(runs), "done": len(runs)}
         return self.finish()
 
     def finish(self) -> dict:
