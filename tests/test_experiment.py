@@ -107,10 +107,12 @@ def test_finished_runs_are_skipped_and_a_missing_record_is_run_again(finished, m
     experiment(**options, dry_run=True)  # lists; runs nothing
     assert calls == []
     table_md = (results / "table.md").read_text()
+    config_json = (results / "experiment_config.json").read_text()
     monkeypatch.setattr(runner_module.Experiment, "finish", lambda self: pytest.fail("report built"))
     experiment(**options, report=False)  # trains what is missing, builds no report
     assert calls == [("stsb", "skip-L2", 2)]
     assert (results / "table.md").read_text() == table_md
+    assert (results / "experiment_config.json").read_text() == config_json  # names the report's config only
 
 
 def test_teacher_trained_with_other_settings_is_refused(finished):

@@ -164,9 +164,6 @@ class Experiment:
                 state = "done " if self.is_done(task, row, seed) else "to do"
                 print(f"  {state}  {task:6s} {row.name:20s} seed {seed}")
             return {"runs": len(runs), "done": len(done)}
-        write_json(self.results / "experiment_config.json",  # the report's own config when it is built alone
-                   {"config": to_dict(self.config), "rows": [row.name for row in self.rows],
-                    "versions": package_versions()})
         if self.config.report_only:
             return self.finish()
         started = time.time()
@@ -186,6 +183,9 @@ class Experiment:
         """Latency, table and plots from every record there is (also after a partial run)."""
         from bert_emd.experiment.plots import plot_all
 
+        write_json(self.results / "experiment_config.json",  # the config this report is built with
+                   {"config": to_dict(self.config), "rows": [row.name for row in self.rows],
+                    "versions": package_versions()})
         latency = self.measure_latency()
         if latency:
             write_json(self.results / "latency.json", latency)
