@@ -104,7 +104,12 @@ def plot_score_latency(results_dir: Path, table: dict) -> Path | None:
         axis.set_xlabel("latency ms (batch 32)")
         axis.set_title(panel if panel == "average" else get_task(panel).display_name, fontsize=9)
     axes[0][0].set_ylabel("score x 100")
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = [], []  # every row that has a point in any panel (the first panel may lack some)
+    for axis in axes.flat:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
     figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=7)
     figure.tight_layout(rect=(0, 0.1, 1, 1))
     return _save(figure, results_dir / "score_latency.png")
