@@ -100,17 +100,14 @@ def plot_score_latency(results_dir: Path, table: dict) -> Path | None:
             else:
                 continue
             axis.errorbar(entry["latency_ms"], 100 * mean, yerr=100 * std, fmt="o*sD^v<>"[index % 8], capsize=3,
-                          label=entry["name"])
+                          color=f"C{index % 10}", label=entry["name"])  # a row's look is the same in every panel
         axis.set_xlabel("latency ms (batch 32)")
         axis.set_title(panel if panel == "average" else get_task(panel).display_name, fontsize=9)
     axes[0][0].set_ylabel("score x 100")
-    handles, labels = [], []  # every row that has a point in any panel (the first panel may lack some)
+    legend: dict = {}  # every row that has a point in any panel (the first panel may lack some)
     for axis in axes.flat:
-        for handle, label in zip(*axis.get_legend_handles_labels()):
-            if label not in labels:
-                handles.append(handle)
-                labels.append(label)
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=7)
+        legend.update(zip(*reversed(axis.get_legend_handles_labels())))
+    figure.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(len(legend), 8), fontsize=7)
     figure.tight_layout(rect=(0, 0.1, 1, 1))
     return _save(figure, results_dir / "score_latency.png")
 
