@@ -39,6 +39,13 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def _accelerator() -> str:
+    """What training ran on: scores from a GPU are not bit-identical to CPU runs of the same seed."""
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
 def run_record(command: str, config: Any, **extra: Any) -> dict[str, Any]:
     """The content of ``run_config.json``: enough to run the same thing again."""
     return {
@@ -49,6 +56,7 @@ def run_record(command: str, config: Any, **extra: Any) -> dict[str, Any]:
         "argv": sys.argv,
         "platform": platform.platform(),
         "torch_threads": _torch_threads(),  # training wall-clock depends on it
+        "accelerator": _accelerator(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }

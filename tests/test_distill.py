@@ -16,6 +16,7 @@ from transformers import BertConfig, BertForSequenceClassification, TrainerCallb
 import bert_emd
 from bert_emd.cli import main
 from bert_emd.distill.emd import cost_attention_update, fixed_flow
+from bert_emd.errors import BertEmdError
 from tests.conftest import TINY_SIZES, reload_without_bert_emd
 from tests.test_bad_input import assert_one_line_error, run_cli
 
@@ -127,6 +128,23 @@ def test_student_init_from_teacher_copies_evenly_spaced_layers(tiny_teacher):
     torch.testing.assert_close(student.classifier.weight, teacher.classifier.weight)
     torch.testing.assert_close(student.bert.embeddings.word_embeddings.weight,
                                teacher.bert.embeddings.word_embeddings.weight)
+
+
+def test_student_init_from_chosen_teacher_layers_and_bad_choices(tiny_teacher):
+    from bert_emd.distill.student import build_student
+
+    teacher = BertForSequenceClassification.from_pretrained(tiny_teacher)
+    student = build_student(teacher, "teacher:2,3", 2)
+    for student_index, teacher_index in enumerate([1, 2]):
+        torch.testing.assert_close(student.bert.encoder.layer[student_index].attention.self.query.weight,
+                                   teacher.bert.encoder.layer[teacher_index].attention.self.query.weight)
+    assert not torch.equal(student.bert.encoder.layer[0].output.dense.weight,
+                           teacher.bert.encoder.layer[0].output.dense.weight)
+    for bad, message in [("teacher:1", "names 1 teacher layer"), ("teacher:0,2", "numbered 1..4"),
+                         ("teacher:1,5", "numbered 1..4"), ("teacher:3,2", "increasing order"),
+                         ("teacher:2,2", "increasing order"), ("teacher:a,b", "expected teacher:L1,L2")]:
+        with pytest.raises(BertEmdError, match=message):
+            build_student(teacher, bad, 2)
 
 
 class InterruptAfterFirstSave(TrainerCallback):

@@ -39,6 +39,7 @@ def test_finetune_writes_model_and_records(sst2_model):
     assert record["seed"] == 42 and record["config"]["task"] == "sst2"
     assert record["versions"]["transformers"] and record["versions"]["torch"]
     assert record["torch_threads"] == torch.get_num_threads()
+    assert record["accelerator"] == (torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")
     assert list((output / "runs").rglob("events.out.tfevents*")), "TensorBoard logs missing"
 
 
@@ -86,7 +87,9 @@ def test_roberta_regression_round_trip(tiny_roberta, glue_dir, tmp_path):
     reloaded = reload_without_bert_emd(output, [["A man plays."], ["A person is playing."]])
     assert np.array(reloaded["logits"]).shape == (1, 1)
     evaluation = bert_emd.evaluate(model=str(output), task="stsb", data_dir=str(glue_dir), max_eval_samples=30)
-    assert evaluation["splits"]["dev"]["metrics"] == pytest.approx(metrics)
+    # same model and examples; on a GPU the two passes batch differently and Pearson of this near-constant
+    # untrained regressor moved by 1.5e-5 (seen on an H100), so compare to 1e-4, not to float precision
+    assert evaluation["splits"]["dev"]["metrics"] == pytest.approx(metrics, abs=1e-4)
 
 
 def test_own_files_finetune_and_evaluate(tiny_bert, tmp_path):

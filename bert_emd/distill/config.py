@@ -18,8 +18,9 @@ class DistillConfig(TrainingOptions, DataOptions):
     student_hidden: int | None = option(None, "student hidden size (default: the teacher's)")
     student_intermediate: int | None = option(None, "student feed-forward size (default: the teacher's)")
     student_heads: int | None = option(None, "student attention heads (default: the teacher's)")
-    student_init: str = option("teacher", "teacher: copy embeddings and evenly spaced teacher layers where sizes "
-                               "allow; random; or the path of a pretrained small model of the teacher's family")
+    student_init: str = option("teacher", "teacher: copy embeddings and evenly spaced teacher layers (first and "
+                               "last kept) where sizes allow; teacher:1,2: those teacher layers (1-based); random; "
+                               "or the path of a pretrained small model of the teacher's family")
     # mapping and layer terms
     mapping: str = option("emd", "layer mapping: emd (many-to-many, flow solved each step), skip (TinyBERT "
                           "uniform), last (PKD top layers), none (prediction-layer KD only)", choices=MAPPINGS)

@@ -17,6 +17,29 @@ def evenly_spaced_layers(student_layers: int, teacher_layers: int) -> list[int]:
     return [int(round(x)) for x in np.linspace(0, teacher_layers - 1, student_layers)]
 
 
+def chosen_teacher_layers(init: str, student_layers: int, teacher_layers: int) -> list[int] | None:
+    """0-based teacher layers to copy for ``teacher`` (evenly spaced) or ``teacher:1,2`` (1-based, as listed);
+    None for any other init."""
+    if init == "teacher":
+        return evenly_spaced_layers(student_layers, teacher_layers)
+    if not init.startswith("teacher:"):
+        return None
+    spec = init.split(":", 1)[1]
+    try:
+        chosen = [int(part) for part in spec.split(",")]
+    except ValueError:
+        raise BertEmdError(f"--student-init {init}: expected teacher:L1,L2,... with 1-based teacher layer "
+                           "numbers, e.g. teacher:1,2") from None
+    if len(chosen) != student_layers:
+        raise BertEmdError(f"--student-init {init} names {len(chosen)} teacher layer(s) for a "
+                           f"{student_layers}-layer student")
+    if any(not 1 <= layer <= teacher_layers for layer in chosen):
+        raise BertEmdError(f"--student-init {init}: teacher layers are numbered 1..{teacher_layers}")
+    if chosen != sorted(set(chosen)):
+        raise BertEmdError(f"--student-init {init}: list distinct teacher layers in increasing order")
+    return [layer - 1 for layer in chosen]
+
+
 def encoder_layers(model) -> torch.nn.ModuleList:
     """The transformer blocks of an HF encoder (``bert.encoder.layer``, ``roberta.encoder.layer`` ...)."""
     base = getattr(model, model.base_model_prefix)
@@ -62,21 +85,22 @@ def build_student(teacher, init: str, layers: int, hidden: int | None = None, in
         raise BertEmdError("--student-layers must be at least 1")
     labels = dict(num_labels=teacher_config.num_labels, id2label=teacher_config.id2label,
                   label2id=teacher_config.label2id, problem_type=teacher_config.problem_type)
-    if init in ("teacher", "random"):
+    chosen = chosen_teacher_layers(init, layers, teacher_config.num_hidden_layers)
+    if chosen is not None or init == "random":
         config = student_config(teacher_config, layers, hidden, intermediate, heads)
         config._attn_implementation = attn_implementation
         student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
-        if init == "teacher":
-            _init_from_teacher(student, teacher)
+        if chosen is not None:
+            _init_from_teacher(student, teacher, chosen)
         return student
     return _pretrained_student(init, teacher_config, layers, labels, attn_implementation)
 
 
-def _init_from_teacher(student, teacher) -> None:
-    """Embeddings, pooler and head where sizes allow; evenly spaced teacher layers into the student."""
+def _init_from_teacher(student, teacher, chosen: list[int]) -> None:
+    """Embeddings, pooler and head where sizes allow; the ``chosen`` teacher layers into the student."""
     copy_matching(teacher, student)  # copies everything of equal name and shape (layers 0..N-1 too)
     student_blocks, teacher_blocks = encoder_layers(student), encoder_layers(teacher)
-    for student_index, teacher_index in enumerate(evenly_spaced_layers(len(student_blocks), len(teacher_blocks))):
+    for student_index, teacher_index in enumerate(chosen):
         copy_matching(teacher_blocks[teacher_index], student_blocks[student_index])
 
 
