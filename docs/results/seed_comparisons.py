@@ -1,0 +1,101 @@
+"""Paired seed comparisons and layer-weight summaries that the README quotes for the GLUE and SST-2 GPU tables.
+
+    .venv/bin/python docs/results/seed_comparisons.py   # prints them, writes docs/results/seed_comparisons.json
+
+Reads only committed records: each table's ``table.json`` (per-seed scores, same seed = same data order and
+initialisation, hence paired t-tests) and the ``distill_state.json`` weight history of the EMD runs.
+"""
+
+import json
+from pathlib import Path
+from statistics import median
+
+from scipy.stats import ttest_rel
+
+RESULTS = Path(__file__).parent
+PAIRS = {  # (row, row it is compared with)
+    "glue_table": [("emd-L2", "skip-L2"), ("emd-L2", "last-L2"), ("emd-L2", "none-L2"), ("emd-L3", "skip-L3"),
+                   ("emd-L2-wsum", "emd-L2")],
+    "sst2_gpu": [("emd-L2", "skip-L2"), ("emd-L2", "last-L2"), ("emd-L2", "none-L2"), ("emd-L3", "skip-L3"),
+                 ("emd-L2-init12", "emd-L2"), ("skip-L2-init12", "skip-L2"), ("none-L2-init12", "none-L2"),
+                 ("emd-L2-T5", "emd-L2")],
+}
+WEIGHT_RUNS = {"sst2_gpu": ["emd-L2", "emd-L3", "emd-L2-init12", "emd-L2-T5"]}
+
+
+def paired(table: dict, row: str, other: str) -> dict:
+    """Per task and metric: per-seed differences x 100 on the seeds both rows ran, their mean and paired t p."""
+    rows = {entry["name"]: entry for entry in table["rows"]}
+    out = {}
+    for task, cell in rows[row]["tasks"].items():
+        other_cell = rows[other]["tasks"].get(task)
+        if not other_cell:
+            continue
+        seeds = [seed for seed in cell["seeds"] if seed in other_cell["seeds"]]
+        if len(seeds) < 2:
+            continue
+        for metric, values in cell["metrics"].items():
+            mine = [values["values"][cell["seeds"].index(seed)] for seed in seeds]
+            theirs = [other_cell["metrics"][metric]["values"][other_cell["seeds"].index(seed)] for seed in seeds]
+            differences = [round(100 * (a - b), 2) for a, b in zip(mine, theirs)]
+            out[metric] = {"seeds": seeds, "differences": differences,
+                           "mean": round(sum(differences) / len(differences), 2),
+                           "p": None if len(set(differences)) == 1 else round(float(ttest_rel(mine, theirs).pvalue), 3)}
+    return out
+
+
+def _spread(values: list[float]) -> dict:
+    return {"min": round(min(values), 2), "median": round(median(values), 2), "max": round(max(values), 2)}
+
+
+def weight_summary(state: dict, from_step: int = 200) -> dict:
+    """Where the cost-attention weights of the attention terms sit over training (every logged step)."""
+    history = [entry for entry in state["history"] if "attention" in entry]
+    late = [entry for entry in history if entry["step"] >= from_step]
+    after_100 = [entry["attention"]["student_weights"][0] for entry in history if entry["step"] > 100]
+    teacher_first = [entry["attention"]["teacher_weights"][0] for entry in history]
+
+    def largest(weights):
+        return max(range(len(weights)), key=weights.__getitem__) + 1
+
+    settled = next((entry["step"] for i, entry in enumerate(history)
+                    if all(later >= 0.9995 for later in teacher_first[i:])), None)
+    return {
+        "logged_steps": len(history),
+        "student_layer1_min_after_step_100": round(min(after_100), 4),
+        f"student_layer1_from_{from_step}": _spread([e["attention"]["student_weights"][0] for e in late]),
+        f"teacher_layer1_from_{from_step}": _spread([e["attention"]["teacher_weights"][0] for e in late]),
+        "teacher_layer1_at_least_0.9995_from_step": settled,
+        f"steps_from_{from_step}": len(late),
+        "student_largest_on_layer1": sum(largest(e["attention"]["student_weights"]) == 1 for e in late),
+        "student_layer1_at_least_0.99": sum(e["attention"]["student_weights"][0] >= 0.99 for e in late),
+        "teacher_largest_layer_counts": {str(layer): sum(largest(e["attention"]["teacher_weights"]) == layer
+                                                         for e in late)
+                                         for layer in sorted({largest(e["attention"]["teacher_weights"])
+                                                              for e in late})},
+    }
+
+
+def main() -> None:
+    out: dict = {}
+    for name, pairs in PAIRS.items():
+        table = json.loads((RESULTS / name / "table.json").read_text())
+        out[name] = {"paired": {f"{row} - {other}": paired(table, row, other) for row, other in pairs}}
+        for row in WEIGHT_RUNS.get(name, []):
+            for state in sorted((RESULTS / name / "runs").glob(f"*/{row}/seed*/distill_state.json")):
+                summary = weight_summary(json.loads(state.read_text()))
+                out[name].setdefault("weights", {})[f"{row}/{state.parent.name}"] = summary
+    target = RESULTS / "seed_comparisons.json"
+    target.write_text(json.dumps(out, indent=1) + "\n")
+    for name, found in out.items():
+        for pair, metrics in found["paired"].items():
+            for metric, result in metrics.items():
+                print(f"{name:10} {pair:30} {metric:18} {result['differences']} mean {result['mean']:+.2f} "
+                      f"p {result['p']}")
+        for run, summary in found.get("weights", {}).items():
+            print(f"{name:10} {run:22} {json.dumps(summary)}")
+    print(f"written to {target}")
+
+
+if __name__ == "__main__":
+    main()
