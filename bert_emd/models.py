@@ -55,6 +55,17 @@ def has_classification_head(config) -> bool:
     return any(arch.endswith("ForSequenceClassification") for arch in (config.architectures or []))
 
 
+def classifier_class(config):
+    """The transformers class a classifier's config names (None when transformers has no such class)."""
+    import transformers
+
+    for architecture in config.architectures or []:
+        model_class = getattr(transformers, architecture, None)
+        if model_class is not None:
+            return model_class
+    return None
+
+
 def label_names_of(config) -> tuple[str, ...]:
     """Label names stored in a classifier's config, in id order."""
     id2label = getattr(config, "id2label", None) or {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import EarlyStoppingCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from bert_emd.errors import BertEmdError
@@ -28,6 +28,8 @@ class TrainingOptions:
     batch_size: int = option(16, "training batch size per process")
     eval_batch_size: int = option(64, "evaluation batch size")
     warmup: float = option(0.1, "linear warm-up: a share of all steps if < 1, else a number of steps")
+    lr_schedule: str = option("linear", "learning rate after warm-up: linear decay to 0, or constant",
+                              choices=("linear", "constant"))
     weight_decay: float = option(0.01, "AdamW weight decay")
     seed: int = option(42, "random seed (model init, data order, dropout)")
     precision: str = option("fp32", "numeric precision of training", choices=("fp32", "fp16", "bf16"))
@@ -36,6 +38,8 @@ class TrainingOptions:
     resume: bool = option(True, "continue from the last checkpoint in the output directory if there is one")
     keep_checkpoints: bool = option(False, "keep the checkpoint-* folders after a run has finished")
     logging_steps: int = option(50, "log the training loss every N steps (TensorBoard and console)")
+    save_steps: int = option(500, "also checkpoint every N optimiser steps (besides each epoch end), so an "
+                             "interrupted run resumes losing at most N steps")
 
 
 def check_training_options(options: TrainingOptions) -> None:
@@ -43,7 +47,7 @@ def check_training_options(options: TrainingOptions) -> None:
         raise BertEmdError("--output is required (the directory to write the model and results to)")
     if options.precision == "fp16" and not torch.cuda.is_available():
         raise BertEmdError("--precision fp16 needs a CUDA GPU; use fp32 or bf16 on a CPU")
-    for name in ("learning_rate", "epochs", "batch_size", "eval_batch_size", "gradient_accumulation"):
+    for name in ("learning_rate", "epochs", "batch_size", "eval_batch_size", "gradient_accumulation", "save_steps"):
         if getattr(options, name) <= 0:
             raise BertEmdError(f"--{name.replace('_', '-')} must be positive")
 
@@ -60,6 +64,7 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
         per_device_train_batch_size=options.batch_size,
         per_device_eval_batch_size=options.eval_batch_size,
         warmup_steps=options.warmup,
+        lr_scheduler_type="linear" if options.lr_schedule == "linear" else "constant_with_warmup",
         weight_decay=options.weight_decay,
         seed=options.seed,
         data_seed=options.seed,
@@ -84,10 +89,25 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
     return TrainingArguments(**arguments)
 
 
-def callbacks(options: TrainingOptions) -> list:
-    if options.early_stopping_patience:
-        return [EarlyStoppingCallback(early_stopping_patience=options.early_stopping_patience)]
-    return []
+class SaveEverySteps(TrainerCallback):
+    """A checkpoint every N steps on top of the epoch-end ones. The Trainer's own ``save_strategy="steps"``
+    would force evaluation at the same steps to keep best-model selection; this keeps it per epoch."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.steps == 0:
+            control.should_save = True
+        return control
+
+
+def callbacks(options: TrainingOptions, evaluate: bool = True) -> list:
+    """Mid-epoch checkpoints; early stopping when the run evaluates."""
+    chosen: list = [SaveEverySteps(options.save_steps)]
+    if options.early_stopping_patience and evaluate:
+        chosen.append(EarlyStoppingCallback(early_stopping_patience=options.early_stopping_patience))
+    return chosen
 
 
 def checkpoint_to_resume(options: TrainingOptions) -> str | None:

@@ -158,7 +158,7 @@ def test_resume_restores_layer_weights(tiny_teacher, glue_dir, tmp_path, monkeyp
 
     from bert_emd.distill import run as run_module
 
-    monkeypatch.setattr(run_module, "callbacks", lambda config: [InterruptAfterFirstSave()])
+    monkeypatch.setattr(run_module, "callbacks", lambda config, evaluate=True: [InterruptAfterFirstSave()])
     with pytest.raises(KeyboardInterrupt):
         bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
     monkeypatch.undo()
@@ -233,3 +233,131 @@ def test_cli_distill_runs(capsys, tiny_teacher, glue_dir, tmp_path):
     assert code == 0
     state = json.loads((tmp_path / "cli" / "distill_state.json").read_text())
     assert "attention" not in state and state["hidden"]["last_step"]["flow"] == [[0, 0, 0, 1.0]]
+
+
+def test_factorised_and_map_attention_give_the_same_distances_on_a_model(tiny_teacher):
+    from bert_emd.distill.attention import QUERY_KEY_ATTENTION, SCORES_ATTENTION
+    from bert_emd.distill.distances import pairwise_mse, pairwise_score_mse
+
+    torch.manual_seed(6)
+    input_ids = torch.randint(1000, 5000, (3, 11))
+    token_mask = torch.ones(3, 11, dtype=torch.long)
+    token_mask[0, 7:] = 0
+    token_mask[1, 9:] = 0
+
+    def forward(implementation):
+        model = BertForSequenceClassification.from_pretrained(tiny_teacher, attn_implementation=implementation).eval()
+        return model(input_ids=input_ids, attention_mask=token_mask, output_attentions=True)
+
+    maps, factorised = forward(SCORES_ATTENTION), forward(QUERY_KEY_ATTENTION)
+    torch.testing.assert_close(factorised.logits, maps.logits, rtol=1e-5, atol=1e-6)  # SDPA computes the same model
+    student, teacher = factorised.attentions[:2], factorised.attentions
+    query, key, scaling = student[0]  # per layer: [batch, heads, length, head size] twice, and c
+    assert query.shape == key.shape == (3, 4, 11, 8) and scaling == 8 ** -0.5
+    for count_padding in (False, True):
+        pair_mask = None if count_padding else (token_mask[:, None, :, None] * token_mask[:, None, None, :])
+        expected = pairwise_mse(torch.stack(maps.attentions[:2]), torch.stack(maps.attentions), pair_mask)
+        torch.testing.assert_close(pairwise_score_mse(student, teacher, token_mask, count_padding), expected,
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_factorised_distillation_follows_the_map_based_one(tiny_teacher, glue_dir, tmp_path):
+    # Without attention dropout the two paths compute the same training run (SDPA and eager attention
+    # draw their dropout masks differently), so flows, layer weights and student weights must agree.
+    teacher = tmp_path / "teacher_no_attention_dropout"
+    model = BertForSequenceClassification.from_pretrained(tiny_teacher, attention_probs_dropout_prob=0.0)
+    model.save_pretrained(teacher)
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(teacher)
+    states, students = {}, {}
+    for distance in ("maps", "factorised"):
+        output = tmp_path / distance
+        bert_emd.distill(teacher=str(teacher), data_dir=str(glue_dir), output=str(output), attention_distance=distance,
+                         **{**QUICK, "max_train_samples": 48})
+        states[distance] = json.loads((output / "distill_state.json").read_text())
+        students[distance] = BertForSequenceClassification.from_pretrained(output).state_dict()
+        assert json.loads((output / "run_config.json").read_text())["config"]["attention_distance"] == distance
+    history = {distance: state["history"] for distance, state in states.items()}
+    assert len(history["maps"]) == len(history["factorised"]) == 6
+    for maps_entry, factorised_entry in zip(history["maps"], history["factorised"]):
+        assert maps_entry.keys() == factorised_entry.keys()
+        assert (maps_entry["stage"], maps_entry["step"]) == (factorised_entry["stage"], factorised_entry["step"])
+        for term in ("attention", "hidden"):
+            for side in ("student_weights", "teacher_weights"):
+                np.testing.assert_allclose(factorised_entry[term][side], maps_entry[term][side], rtol=1e-4, atol=1e-7)
+    for field in ("cost", "flow", "student_weights_after", "teacher_weights_after"):
+        np.testing.assert_allclose(states["factorised"]["attention"]["last_step"][field],
+                                   states["maps"]["attention"]["last_step"][field], rtol=1e-4, atol=1e-7)
+    for name, tensor in students["maps"].items():
+        torch.testing.assert_close(students["factorised"][name], tensor, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_distance_choices_and_refusals(capsys, tiny_teacher, glue_dir, tmp_path):
+    from transformers import DebertaV2ForSequenceClassification, MPNetForSequenceClassification
+
+    from bert_emd.distill.attention import QUERY_KEY_ATTENTION, SCORES_ATTENTION, resolve_attention
+
+    assert resolve_attention("scores", "auto", True, BertForSequenceClassification) == (QUERY_KEY_ATTENTION,
+                                                                                         "factorised")
+    assert resolve_attention("scores", "maps", True, BertForSequenceClassification) == (SCORES_ATTENTION, "maps")
+    assert resolve_attention("probs", "auto", True, BertForSequenceClassification) == ("eager", "maps")
+    assert resolve_attention("scores", "auto", False, BertForSequenceClassification) == (None, "none")
+    # maps: eager attention for every mapping, as all runs before the factorised path (records reproduce)
+    assert resolve_attention("scores", "maps", False, BertForSequenceClassification) == (SCORES_ATTENTION, "none")
+    assert resolve_attention("off", "maps", True, BertForSequenceClassification) == ("eager", "none")
+    assert resolve_attention("off", "factorised", True, BertForSequenceClassification) == (None, "none")
+    for family in (MPNetForSequenceClassification, DebertaV2ForSequenceClassification):
+        assert resolve_attention("scores", "auto", True, family) == (SCORES_ATTENTION, "maps")
+        with pytest.raises(BertEmdError, match="--attention-distance maps"):
+            resolve_attention("scores", "factorised", True, family)
+    code, err = _distill_cli(capsys, tiny_teacher, glue_dir, tmp_path, "--student-layers", "2", "--attention",
+                             "probs", "--attention-distance", "factorised")
+    assert_one_line_error(code, err, "--attention-distance factorised needs --attention scores")
+
+
+def test_two_stage_gives_each_stage_its_learning_rate_and_schedule(tiny_teacher, glue_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    output = tmp_path / "stages"
+    bert_emd.distill(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output), schedule="two-stage",
+                     intermediate_epochs=2, prediction_epochs=1, intermediate_learning_rate=1e-3,
+                     intermediate_lr_schedule="constant", prediction_learning_rate=5e-5, warmup=0,
+                     **{**QUICK, "max_train_samples": 32})
+
+    def learning_rates(folder: Path) -> list[float]:
+        values = []
+        for events in sorted((folder / "runs").rglob("events.out.tfevents*")):
+            accumulator = EventAccumulator(str(events))
+            accumulator.Reload()
+            if "train/learning_rate" in accumulator.Tags()["scalars"]:
+                values += [event.value for event in accumulator.Scalars("train/learning_rate")]
+        return values
+
+    layer_stage, prediction_stage = learning_rates(output / "intermediate"), learning_rates(output)
+    assert len(layer_stage) == 8 and len(prediction_stage) == 4  # 32 examples / batch 8, per epoch
+    np.testing.assert_allclose(layer_stage, 1e-3, rtol=1e-6)  # constant
+    assert prediction_stage[0] == pytest.approx(5e-5, rel=1e-6) and prediction_stage[-1] < prediction_stage[0]
+    run = json.loads((output / "run_config.json").read_text())["config"]
+    assert run["intermediate_lr_schedule"] == "constant" and run["lr_schedule"] == "linear"
+
+
+def test_resume_from_a_mid_epoch_checkpoint(tiny_teacher, glue_dir, tmp_path, monkeypatch):
+    settings = dict(teacher=str(tiny_teacher), data_dir=str(glue_dir), save_steps=3, **QUICK)  # 4 steps, 1 epoch
+    straight = bert_emd.distill(output=str(tmp_path / "straight"), **settings)
+
+    from bert_emd.distill import run as run_module
+    from bert_emd.training import callbacks as real_callbacks
+
+    monkeypatch.setattr(run_module, "callbacks",
+                        lambda config, evaluate=True: real_callbacks(config, evaluate) + [InterruptAfterFirstSave()])
+    with pytest.raises(KeyboardInterrupt):
+        bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
+    assert [path.name for path in (tmp_path / "resumed").glob("checkpoint-*")] == ["checkpoint-3"]  # mid-epoch
+    monkeypatch.undo()
+    resumed = bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
+    assert resumed["train"]["joint"]["resumed_from"].endswith("checkpoint-3")
+    for term in ("attention", "hidden"):
+        for side in ("student_weights", "teacher_weights"):
+            np.testing.assert_allclose(resumed["layer_weights"][term][side], straight["layer_weights"][term][side],
+                                       rtol=1e-4)

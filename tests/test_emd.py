@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy.optimize import linprog
 
-from bert_emd.distill.emd import cost_attention_update, fixed_flow, fixed_teacher_layers, pairwise_mse, solve_transport
+from bert_emd.distill.distances import pairwise_mse, pairwise_score_mse
+from bert_emd.distill.emd import cost_attention_update, fixed_flow, fixed_teacher_layers, solve_transport
 from bert_emd.distill.layer_loss import LayerMappingLoss, share_weights
 
 
@@ -115,6 +116,64 @@ def test_loss_gradient_is_flow_weighted_distance_gradient():
     analytic = torch.stack([sum(flow[i, j] * 2 * (base[i] - teacher[j]) * mask / count for j in range(6))
                             for i in range(2)])
     torch.testing.assert_close(student.grad, analytic)
+
+
+def query_key_layers(count: int, batch: int, heads: int, length: int, head_size: int, **kwargs):
+    """Per-layer (query, key, c) as QUERY_KEY_ATTENTION hands them back, with c = 1 / sqrt(head size)."""
+    return [(torch.randn(batch, heads, length, head_size, **kwargs), torch.randn(batch, heads, length, head_size,
+                                                                                   **kwargs), head_size ** -0.5)
+            for _ in range(count)]
+
+
+def score_maps(layers, token_mask: torch.Tensor) -> torch.Tensor:
+    """The stacked L x L score maps c Q K^T, padded key columns 0 (as SCORES_ATTENTION returns them)."""
+    return torch.stack([c * query @ key.transpose(-1, -2) * token_mask[:, None, None, :] for query, key, c in layers])
+
+
+@pytest.mark.parametrize("count_padding", [False, True])
+@pytest.mark.parametrize("student_head_size, teacher_head_size", [(8, 8), (4, 16)])
+def test_factorised_score_distance_equals_map_distance(count_padding, student_head_size, teacher_head_size):
+    torch.manual_seed(4)
+    batch, heads, length = 3, 2, 7
+    student = query_key_layers(2, batch, heads, length, student_head_size, dtype=torch.float64, requires_grad=True)
+    teacher = query_key_layers(5, batch, heads, length, teacher_head_size, dtype=torch.float64, requires_grad=True)
+    token_mask = torch.ones(batch, length, dtype=torch.float64)
+    token_mask[0, 4:] = 0
+    token_mask[2, 6:] = 0
+    factorised = pairwise_score_mse(student, teacher, token_mask, count_padding=count_padding)
+    pair_mask = None if count_padding else token_mask[:, None, :, None] * token_mask[:, None, None, :]
+    maps = pairwise_mse(score_maps(student, token_mask), score_maps(teacher, token_mask), pair_mask)
+    torch.testing.assert_close(factorised, maps, rtol=1e-5, atol=0)
+    inputs = [tensor for query, key, _ in student + teacher for tensor in (query, key)]
+    weights = torch.rand(2, 5, dtype=torch.float64)  # any flow: the gradients of sum F * D agree too
+    factorised_grads = torch.autograd.grad((weights * factorised).sum(), inputs)
+    map_grads = torch.autograd.grad((weights * maps).sum(), inputs)
+    for got, expected in zip(factorised_grads, map_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-12)
+    # One entry by hand: the mean squared score difference over the real (query, key) pairs only
+    if not count_padding:
+        s_map, t_map = score_maps(student, token_mask)[1], score_maps(teacher, token_mask)[3]
+        real = pair_mask.expand(batch, heads, length, length).bool()
+        direct = ((s_map - t_map)[real] ** 2).mean()
+        assert factorised[1, 3].item() == pytest.approx(direct.item(), rel=1e-10)
+
+
+def test_factorised_score_distance_ignores_padded_queries_unless_counted():
+    torch.manual_seed(5)
+    student, teacher = query_key_layers(2, 2, 2, 6, 4), query_key_layers(3, 2, 2, 6, 4)
+    token_mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    changed = [(query.clone(), key.clone(), c) for query, key, c in student]
+    for query, key, _ in changed:  # queries and keys of the first sequence's padding
+        query[0, :, 4:] = 50.0
+        key[0, :, 4:] = 50.0
+    torch.testing.assert_close(pairwise_score_mse(changed, teacher, token_mask),
+                               pairwise_score_mse(student, teacher, token_mask))
+    assert not torch.allclose(pairwise_score_mse(changed, teacher, token_mask, count_padding=True),
+                              pairwise_score_mse(student, teacher, token_mask, count_padding=True))
+    with pytest.raises(ValueError, match="share batch, heads and length"):
+        pairwise_score_mse(student, [(query[:1], key[:1], c) for query, key, c in teacher])
+    with pytest.raises(ValueError, match="share a head size"):
+        pairwise_score_mse(student, teacher[:1] + query_key_layers(1, 2, 2, 6, 8))
 
 
 @pytest.mark.parametrize("n_teacher, n_student, skip, last", [

@@ -1,9 +1,17 @@
-"""An attention function that returns pre-softmax scores, registered with transformers.
+"""Attention functions registered with transformers that hand the distiller what its attention term needs.
 
 HF models return post-softmax probabilities as ``attentions``. The BERT-EMD reference matches the
-pre-softmax scores (masked positions, values <= -100, set to 0). Registering this function under
-``SCORES_ATTENTION`` makes ``output_attentions=True`` return those scores while the forward pass
-itself is exactly eager attention.
+pre-softmax scores (masked positions, values <= -100, set to 0). Two ways to get at them:
+
+- ``SCORES_ATTENTION`` (map-based path): eager attention that returns the L x L score maps as
+  ``attentions``; the forward pass itself is exactly eager attention.
+- ``QUERY_KEY_ATTENTION`` (factorised path): the model's SDPA kernel computes the attention output,
+  and ``attentions`` holds ``(Q, K, c)`` per layer (``[B, H, L, d]`` each, c the score scaling),
+  from which ``emd.pairwise_score_mse`` gets the score distances without ever forming a score map
+  (``S = c Q K^T``).
+
+Both work only for families whose attention goes through the transformers attention-function
+interface (``model._supports_attention_backend``).
 """
 
 from __future__ import annotations
@@ -11,9 +19,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import AttentionInterface
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask, sdpa_mask
 
 SCORES_ATTENTION = "bert_emd_scores"
+QUERY_KEY_ATTENTION = "bert_emd_query_key"
 
 
 def scores_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -29,5 +39,53 @@ def scores_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.
     return output, scores.masked_fill(scores <= -100, 0.0)
 
 
+def query_key_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                attention_mask: torch.Tensor | None, scaling: float | None = None,
+                                dropout: float = 0.0, **kwargs):
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    kwargs.pop("output_attentions", None)  # SDPA warns about it; the caller gets Q and K instead
+    output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                       **kwargs)
+    return output, (query, key, scaling)  # views of the projections: nothing copied
+
+
+def supports_attention_functions(model: nn.Module) -> bool:
+    """True when the model's attention goes through the transformers attention-function interface."""
+    return bool(getattr(model, "_supports_attention_backend", False))
+
+
 AttentionInterface.register(SCORES_ATTENTION, scores_attention_forward)
 ALL_MASK_ATTENTION_FUNCTIONS.register(SCORES_ATTENTION, eager_mask)
+AttentionInterface.register(QUERY_KEY_ATTENTION, query_key_attention_forward)
+ALL_MASK_ATTENTION_FUNCTIONS.register(QUERY_KEY_ATTENTION, sdpa_mask)
+
+
+def resolve_attention(attention: str, distance: str, layer_terms_on: bool, model_class) -> tuple[str | None, str]:
+    """``(attn_implementation to load teacher and student with, attention path)`` for a distillation.
+
+    The path is ``factorised`` (Q and K under SDPA), ``maps`` (eager score or probability maps) or
+    ``none`` (no attention term). ``distance`` is the user's ``--attention-distance``: ``maps`` keeps
+    eager attention for every mapping, exactly as every run before the factorised path (so old
+    results reproduce); otherwise a run without an attention term keeps the models' default, fast
+    attention. An explicit ``factorised`` that cannot be served is refused rather than replaced.
+    """
+    from bert_emd.errors import BertEmdError
+
+    uses_attention = attention != "off" and layer_terms_on
+    if distance == "maps":
+        return (SCORES_ATTENTION if attention == "scores" else "eager"), ("maps" if uses_attention else "none")
+    if not uses_attention:
+        return None, "none"
+    if attention == "probs":
+        if distance == "factorised":
+            raise BertEmdError("--attention-distance factorised needs --attention scores (probabilities are "
+                               "softmax maps); use --attention-distance maps or auto")
+        return "eager", "maps"
+    if supports_attention_functions(model_class):
+        return QUERY_KEY_ATTENTION, "factorised"
+    if distance == "factorised":
+        family = getattr(model_class, "__name__", "this model")
+        raise BertEmdError(f"--attention-distance factorised is not available for {family} (its attention does "
+                           "not go through the transformers attention interface); use --attention-distance maps")
+    return SCORES_ATTENTION, "maps"

@@ -26,6 +26,11 @@ class DistillConfig(TrainingOptions, DataOptions):
                           "uniform), last (PKD top layers), none (prediction-layer KD only)", choices=MAPPINGS)
     attention: str = option("scores", "attention term: pre-softmax scores (the reference code), softmax "
                             "probabilities, or off", choices=("scores", "probs", "off"))
+    attention_distance: str = option("auto", "how the attention-score term is computed: factorised (from query/key "
+                                     "Gram matrices while the model runs its fast SDPA attention; no L x L score "
+                                     "map is made), maps (eager attention, every score map kept), or auto "
+                                     "(factorised where the family's attention allows it, else maps); --attention "
+                                     "probs always uses maps", choices=("auto", "factorised", "maps"))
     hidden: bool = option(True, "match hidden states of the transformer layers")
     embedding: bool = option(True, "match the embedding-layer output (plain MSE)")
     include_padding: bool = option(False, "count padding positions in the layer distances (the reference code "
@@ -47,6 +52,13 @@ class DistillConfig(TrainingOptions, DataOptions):
                            choices=("joint", "two-stage"))
     intermediate_epochs: float | None = option(None, "two-stage: epochs of the layer stage (default: --epochs)")
     prediction_epochs: float | None = option(None, "two-stage: epochs of the prediction stage (default: --epochs)")
+    intermediate_learning_rate: float | None = option(None, "two-stage: learning rate of the layer stage "
+                                                      "(default: --learning-rate)")
+    prediction_learning_rate: float | None = option(None, "two-stage: learning rate of the prediction stage "
+                                                    "(default: --learning-rate)")
+    intermediate_lr_schedule: str | None = option(None, "two-stage: schedule of the layer stage, linear or "
+                                                  "constant (TinyBERT: constant; default: --lr-schedule)",
+                                                  choices=("linear", "constant"))
     history_every: int = option(10, "record the layer weights in distill_state.json every N steps")
     batch_size: int = option(32, "training batch size per process (the paper's setting)")
     epochs: float = option(3.0, "training epochs (joint schedule)")

@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bert_emd.distill.attention import QUERY_KEY_ATTENTION
 from bert_emd.distill.config import DistillConfig
-from bert_emd.distill.emd import pairwise_mse
+from bert_emd.distill.distances import layer_distances, masked_layers, score_distances, score_factors
 from bert_emd.distill.layer_loss import LayerMappingLoss, share_weights
 
 STAGES = ("joint", "intermediate", "prediction")
@@ -42,6 +43,14 @@ class Distiller(nn.Module):
                                     config.weight_norm, config.emd_temperature)
 
         self.attention_loss = term() if layers_on and config.attention != "off" else None
+        # The models' attention function decides what `attentions` holds: queries and keys (factorised
+        # path) or L x L maps. Both models must hand back the same kind.
+        self.factorised_attention = student.config._attn_implementation == QUERY_KEY_ATTENTION
+        if self.attention_loss is not None and \
+                (teacher.config._attn_implementation == QUERY_KEY_ATTENTION) != self.factorised_attention:
+            raise ValueError("teacher and student must use the same attention function for the attention term "
+                             f"(teacher {teacher.config._attn_implementation}, "
+                             f"student {student.config._attn_implementation})")
         self.hidden_loss = term() if layers_on and config.hidden else None
         needs_projection = (self.hidden_loss is not None or self.embedding_term) and \
             student.config.hidden_size != teacher.config.hidden_size
@@ -80,12 +89,15 @@ class Distiller(nn.Module):
         want_attention = layers and self.attention_loss is not None
         with torch.no_grad():
             teacher = self.teacher(**inputs, output_hidden_states=layers, output_attentions=want_attention)
+            targets = self._layers(teacher.hidden_states, teacher.attentions, attention_mask) if layers else {}
+        teacher_logits = teacher.logits
+        del teacher  # the prepared targets are all the layer terms need; the raw layer outputs go now
         student = self.student(**inputs, output_hidden_states=layers, output_attentions=want_attention)
         terms: dict[str, torch.Tensor] = {}
         if self.stage != "intermediate":
-            terms["prediction"] = self._prediction_loss(student.logits, teacher.logits, labels)
+            terms["prediction"] = self._prediction_loss(student.logits, teacher_logits, labels)
         if layers:
-            terms.update(self._layer_terms(student, teacher, attention_mask))
+            terms.update(self._layer_terms(student, targets, attention_mask))
         layer_total = self.theta * (terms.get("attention_emd", 0.0) + terms.get("hidden_emd", 0.0)) + \
             terms.get("embedding", 0.0)
         loss = terms.get("prediction", 0.0) + (self.beta * layer_total if layers else 0.0)
@@ -93,22 +105,41 @@ class Distiller(nn.Module):
             self.running[name].append(value.detach())
         return {"loss": loss, "logits": student.logits}
 
-    def _layer_terms(self, student, teacher, attention_mask) -> dict[str, torch.Tensor]:
-        terms = {}
-        mask = None if self.include_padding or attention_mask is None else attention_mask
+    def _masks(self, attention_mask):
+        """(hidden-state mask [B, L, 1], attention-map mask [B, 1, L, L]); None where padding counts."""
+        if self.include_padding or attention_mask is None:
+            return None, None
+        return attention_mask[:, :, None], attention_mask[:, None, :, None] * attention_mask[:, None, None, :]
+
+    def _layers(self, hidden_states, attentions, attention_mask) -> dict:
+        """One model's layer outputs in the form the distances compare (masked, stacked or factorised)."""
+        token_mask, pair_mask = self._masks(attention_mask)
+        prepared = {}
+        if self.embedding_term:
+            prepared["embedding"] = masked_layers(hidden_states[:1], token_mask)
+        if self.hidden_loss is not None:
+            prepared["hidden"] = masked_layers(hidden_states[1:], token_mask)
+        if self.attention_loss is not None and self.factorised_attention:
+            prepared["attention"] = score_factors(attentions, attention_mask, count_padding=self.include_padding)
+        elif self.attention_loss is not None:
+            prepared["attention"] = masked_layers(attentions, pair_mask)
+        return prepared
+
+    def _layer_terms(self, student, targets: dict, attention_mask) -> dict[str, torch.Tensor]:
         student_hidden = student.hidden_states
         if self.projection is not None:
             student_hidden = [self.projection(state) for state in student_hidden]
-        token_mask = None if mask is None else mask[:, :, None]
+        prepared = self._layers(student_hidden, student.attentions, attention_mask)
+        terms = {}
         if self.embedding_term:
-            terms["embedding"] = pairwise_mse(student_hidden[0][None], teacher.hidden_states[0][None], token_mask)[0, 0]
+            terms["embedding"] = layer_distances(prepared["embedding"], targets["embedding"])[0, 0]
         if self.hidden_loss is not None:
-            terms["hidden_emd"] = self.hidden_loss(torch.stack(student_hidden[1:]),
-                                                   torch.stack(teacher.hidden_states[1:]), token_mask)
+            terms["hidden_emd"] = self.hidden_loss.transport_loss(layer_distances(prepared["hidden"],
+                                                                                  targets["hidden"]))
         if self.attention_loss is not None:
-            pair_mask = None if mask is None else (mask[:, None, :, None] * mask[:, None, None, :])
-            terms["attention_emd"] = self.attention_loss(torch.stack(student.attentions),
-                                                         torch.stack(teacher.attentions), pair_mask)
+            distances = score_distances if self.factorised_attention else layer_distances
+            terms["attention_emd"] = self.attention_loss.transport_loss(distances(prepared["attention"],
+                                                                                  targets["attention"]))
         if self.attention_loss is not None and self.hidden_loss is not None and not self.separate_weights \
                 and self.attention_loss.weight_update:
             share_weights(self.attention_loss, self.hidden_loss)

@@ -13,35 +13,8 @@ import math
 
 import numpy as np
 import ot
-import torch
 
 MAPPINGS = ("emd", "skip", "last", "none")
-
-
-def pairwise_mse(student: torch.Tensor, teacher: torch.Tensor,
-                 element_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """``D[i, j] = mean((student[i] - teacher[j])**2)`` over the positions where ``element_mask`` is 1.
-
-    ``student`` is ``[N, *shape]``, ``teacher`` is ``[M, *shape]`` (stacked layers), ``element_mask``
-    broadcasts to ``shape`` (1 = counted, 0 = padding). All N x M distances come from one matrix
-    product, ``|s|^2 + |t|^2 - 2 s.t``, so no N x M x shape difference tensor is made or kept for
-    backward; the gradient is the same as that of the direct formula.
-    """
-    if student.shape[1:] != teacher.shape[1:]:
-        raise ValueError(f"student layers {tuple(student.shape[1:])} and teacher layers "
-                         f"{tuple(teacher.shape[1:])} must have the same shape")
-    if element_mask is None:
-        count = student[0].numel()
-        flat_student, flat_teacher = student.flatten(1), teacher.flatten(1)
-    else:
-        mask = element_mask.to(student.dtype).expand(student.shape[1:])
-        count = mask.sum().clamp_min(1.0)
-        flat_student = (student * mask).flatten(1)  # masked entries become 0 in both: they add nothing
-        flat_teacher = (teacher * mask).flatten(1)
-    student_sq = flat_student.pow(2).sum(1)
-    teacher_sq = flat_teacher.pow(2).sum(1)
-    cross = flat_student @ flat_teacher.T
-    return (student_sq[:, None] + teacher_sq[None, :] - 2.0 * cross).clamp_min(0.0) / count
 
 
 def solve_transport(cost: np.ndarray, student_weights: np.ndarray, teacher_weights: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from bert_emd.distill.emd import cost_attention_update, fixed_flow, pairwise_mse, solve_transport
+from bert_emd.distill.distances import pairwise_mse
+from bert_emd.distill.emd import cost_attention_update, fixed_flow, solve_transport
 
 
 class LayerMappingLoss(nn.Module):

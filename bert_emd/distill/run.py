@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from transformers import DataCollatorWithPadding, set_seed
 
 from bert_emd.data.loading import load_split, resolve_task, tokenize
-from bert_emd.distill.attention import SCORES_ATTENTION
+from bert_emd.distill.attention import resolve_attention
 from bert_emd.distill.config import DistillConfig
 from bert_emd.distill.distiller import Distiller
 from bert_emd.distill.student import build_student
@@ -18,7 +18,7 @@ from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, load_hi
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
-from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
+from bert_emd.models import classifier_class, label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import resolve_config
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
@@ -42,6 +42,9 @@ def check_distill_options(config: DistillConfig) -> None:
         raise BertEmdError("--alpha must lie in [0, 1]; --beta and --theta must not be negative")
     if config.kd_temperature <= 0 or config.emd_temperature <= 0:
         raise BertEmdError("--kd-temperature and --emd-temperature must be positive")
+    for name in ("intermediate_epochs", "prediction_epochs", "intermediate_learning_rate", "prediction_learning_rate"):
+        if getattr(config, name) is not None and getattr(config, name) <= 0:
+            raise BertEmdError(f"--{name.replace('_', '-')} must be positive")
 
 
 def check_pair(teacher, student, config: DistillConfig) -> None:
@@ -60,8 +63,12 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     """Distil ``config.teacher`` into a ``config.student_layers``-layer student; see ``DistillConfig``."""
     config = resolve_config(DistillConfig, config, overrides)
     check_distill_options(config)
-    task = resolve_task(config, model_labels=label_names_of(load_config(config.teacher)))
-    attention = SCORES_ATTENTION if config.attention == "scores" else "eager"
+    teacher_config = load_config(config.teacher)
+    task = resolve_task(config, model_labels=label_names_of(teacher_config))
+    attention, path = resolve_attention(config.attention, config.attention_distance, config.mapping != "none",
+                                        classifier_class(teacher_config))
+    if path != "none":  # the run record names the path taken, not "auto"
+        config = dataclasses.replace(config, attention_distance=path)
     teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
     tokenizer = load_tokenizer(config.teacher)
     set_seed(config.seed)
@@ -74,13 +81,16 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     distiller = Distiller(teacher, student, config)
 
     if config.schedule == "joint":
-        stages = [("joint", config.epochs, Path(config.output))]
+        stages = [("joint", {}, Path(config.output))]
     else:
-        stages = [("intermediate", config.intermediate_epochs or config.epochs, Path(config.output) / "intermediate"),
-                  ("prediction", config.prediction_epochs or config.epochs, Path(config.output))]
+        layer_stage = dict(epochs=config.intermediate_epochs, learning_rate=config.intermediate_learning_rate,
+                           lr_schedule=config.intermediate_lr_schedule)
+        prediction_stage = dict(epochs=config.prediction_epochs, learning_rate=config.prediction_learning_rate)
+        stages = [("intermediate", layer_stage, Path(config.output) / "intermediate"),
+                  ("prediction", prediction_stage, Path(config.output))]
     history: list = []
     train_log = {}
-    for stage, epochs, output in stages:
+    for stage, stage_settings, output in stages:
         done = output / STAGE_DONE
         if stage == "intermediate" and done.is_file():  # finished before an interruption: reuse it
             distiller.load_state_dict(load_file(output / "model.safetensors"))
@@ -88,7 +98,8 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
             print(f"layer stage already finished in {output}; going on with the prediction stage")
             continue
         distiller.set_stage(stage)
-        options = dataclasses.replace(config, output=str(output), epochs=epochs)
+        options = dataclasses.replace(config, output=str(output),  # a stage's own settings where given
+                                      **{name: value for name, value in stage_settings.items() if value is not None})
         evaluate = eval_raw is not None and stage != "intermediate"
         trainer = DistillTrainer(
             model=distiller,
@@ -99,8 +110,8 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
             processing_class=tokenizer,
             compute_metrics=lambda prediction: compute_metrics(task, prediction.predictions, prediction.label_ids),
             # The history callback goes first so that a checkpoint holds its history before anything else runs.
-            callbacks=[LayerWeightHistory(distiller, config.history_every, stage, history)] + (
-                callbacks(config) if evaluate else []),
+            callbacks=[LayerWeightHistory(distiller, config.history_every, stage, history),
+                       *callbacks(config, evaluate)],
         )
         checkpoint = checkpoint_to_resume(options)
         if checkpoint:

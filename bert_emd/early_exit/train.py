@@ -34,6 +34,7 @@ from bert_emd.options import option, resolve_config
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     TrainingOptions,
+    callbacks,
     check_training_options,
     checkpoint_to_resume,
     remove_checkpoints,
@@ -150,7 +151,7 @@ def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **
     train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
     collator = DataCollatorWithPadding(tokenizer)
     trainer = Trainer(model=distiller, args=training_arguments(config, None), train_dataset=train,
-                      data_collator=collator, processing_class=tokenizer)
+                      data_collator=collator, processing_class=tokenizer, callbacks=callbacks(config, evaluate=False))
     checkpoint = checkpoint_to_resume(config)
     if checkpoint:
         print(f"resuming from {checkpoint}")

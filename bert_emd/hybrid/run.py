@@ -33,6 +33,7 @@ from bert_emd.options import option, resolve_config
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     TrainingOptions,
+    callbacks,
     check_training_options,
     checkpoint_to_resume,
     remove_checkpoints,
@@ -165,7 +166,8 @@ def _train_step(config: HybridConfig, task, teacher, student, tokenizer, train, 
     options = dataclasses.replace(config, output=str(folder))
     trainer = DistillTrainer(model=distiller, args=training_arguments(options, None), train_dataset=train,
                              data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                             compute_metrics=lambda p: compute_metrics(task, p.predictions, p.label_ids))
+                             compute_metrics=lambda p: compute_metrics(task, p.predictions, p.label_ids),
+                             callbacks=callbacks(options, evaluate=False))
     checkpoint = checkpoint_to_resume(options)
     if checkpoint:
         print(f"resuming from {checkpoint}")
