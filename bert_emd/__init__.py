@@ -4,6 +4,7 @@ from bert_emd import quiet
 
 quiet.install()  # before transformers is imported below
 
+from bert_emd.augment import AugmentConfig, augment  # noqa: E402
 from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize  # noqa: E402
 from bert_emd.distill import DistillConfig, distill  # noqa: E402
 from bert_emd.early_exit import EarlyExitModel, evaluate_early_exit, train_early_exit  # noqa: E402
@@ -15,7 +16,7 @@ from bert_emd.hybrid import HybridConfig, hybrid  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["BenchmarkConfig", "BertEmdError", "DistillConfig", "EarlyExitModel", "EvaluateConfig", "ExperimentConfig",
-           "ExportConfig", "FinetuneConfig", "HybridConfig", "PredictConfig", "QuantizeConfig", "benchmark",
-           "distill", "evaluate", "evaluate_early_exit", "experiment", "export", "finetune", "hybrid", "predict",
-           "quantize", "train_early_exit"]
+__all__ = ["AugmentConfig", "BenchmarkConfig", "BertEmdError", "DistillConfig", "EarlyExitModel", "EvaluateConfig",
+           "ExperimentConfig", "ExportConfig", "FinetuneConfig", "HybridConfig", "PredictConfig", "QuantizeConfig",
+           "augment", "benchmark", "distill", "evaluate", "evaluate_early_exit", "experiment", "export", "finetune",
+           "hybrid", "predict", "quantize", "train_early_exit"]

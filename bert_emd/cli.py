@@ -11,6 +11,7 @@ from bert_emd.options import add_options, build_config, load_config_file
 
 
 def _commands() -> dict[str, tuple[type, Callable, str]]:
+    from bert_emd.augment import AugmentConfig, augment
     from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize
     from bert_emd.distill import DistillConfig, distill
     from bert_emd.early_exit import EarlyExitEvalConfig, EarlyExitTrainConfig, evaluate_early_exit, train_early_exit
@@ -21,6 +22,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
 
     return {
         "finetune": (FinetuneConfig, finetune, "fine-tune a teacher (any HF encoder) on a task"),
+        "augment": (AugmentConfig, augment, "TinyBERT-style augmented training data (word replacement by word "
+                    "vectors or a masked LM); labels copied from the originals"),
         "distill": (DistillConfig, distill, "distil a fine-tuned teacher into a smaller student (BERT-EMD)"),
         "evaluate": (EvaluateConfig, evaluate, "score a model on a task, optionally against its teacher"),
         "predict": (PredictConfig, predict, "write GLUE submission TSV files for a test split"),

@@ -131,6 +131,8 @@ def test_teacher_trained_with_other_settings_is_refused(finished):
     ({"task_settings": {"mrpc": {"epochs": 2}}}, "task_settings.mrpc: unknown key"),
     ({"seeds": "one"}, "as a list of int"),
     ({"rows": [{"methods": ["emd", "skip"], "student_layers": 2}]}, "emd-L2, skip-L2 appear twice"),
+    ({"rows": [{"methods": ["emd"], "label": "aug", "augment": {"output": "x.jsonl"}}]},
+     "output are set by the experiment runner"),
 ])
 def test_bad_experiment_configs(tiny_bert, glue_dir, tmp_path, overrides, message):
     with pytest.raises(BertEmdError, match=message):
@@ -160,3 +162,22 @@ def test_narrowing_tasks_narrows_the_extra_rows(capsys, tiny_bert, glue_dir, tmp
     out = capsys.readouterr().out
     assert "1 task(s), 2 row(s), 2 student run(s)" in out  # none-L2 and emd-L3 on rte; skip-L3 (mrpc only) dropped
     assert "to do  rte    emd-L3" in out and "mrpc" not in out.split("already finished")[1]
+
+
+def test_augmented_rows_train_on_one_shared_augmented_file(tiny_bert, glue_dir, tmp_path):
+    rows = [{"methods": ["emd", "none"], "label": "aug", "augment": {"num_augmented": 2}, "seeds": [1]}]
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=rows,
+                              report=False)
+    experiment(**options)
+    files = sorted((tmp_path / "work" / "tiny" / "augmented").glob("*.jsonl"))
+    assert [path.name.split("-")[0] for path in files] == ["mrpc"]  # one file for both augmented rows
+    written = len(files[0].read_text().splitlines())
+    assert 24 < written <= 24 * 3  # the first 24 originals, each kept with up to 2 new versions
+    results = tmp_path / "results" / "tiny"
+    manifest = json.loads((results / "augmented" / (files[0].name + ".manifest.json")).read_text())
+    assert manifest["counts"]["originals"] == 24 and manifest["counts"]["written"] == written
+    for row, examples in (("emd-L2-aug", written), ("none-L2-aug", written), ("emd-L2", 24)):
+        record = json.loads((results / "runs" / "mrpc" / row / "seed1" / "eval_results.json").read_text())
+        assert record["train"]["joint"]["steps"] == -(-examples // 8), row  # batch 8, one epoch
+        config = json.loads((results / "runs" / "mrpc" / row / "seed1" / "run_config.json").read_text())["config"]
+        assert (config["augmented_train"] is not None) == row.endswith("aug")

@@ -30,6 +30,9 @@ class DataOptions:
     train_file: str | None = option(None, "your own training file (.csv, .tsv or .jsonl)")
     validation_file: str | None = option(None, "your own validation file (.csv, .tsv or .jsonl)")
     test_file: str | None = option(None, "your own unlabelled test file (.csv, .tsv or .jsonl)")
+    augmented_train: str | None = option(None, "training examples written by `bert-emd augment` (.jsonl): they "
+                                         "replace the training split; dev and test still come from --data-dir "
+                                         "or your files")
     text_columns: str | None = option(None, "text column(s) of your own files, 'a' or 'a,b' (default: text)")
     label_column: str | None = option(None, "label column of your own files (default: label)")
     labels: str | None = option(None, "label names of your own classification task, comma-separated "
@@ -100,7 +103,9 @@ def expand_split(task: TaskSpec, split: str) -> tuple[str, ...]:
 
 def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dataset:
     """One split (``train``, ``dev``, ``dev_matched``, ``test`` ...) as a ``datasets.Dataset``."""
-    if options.uses_own_files:
+    if split == "train" and options.augmented_train:
+        dataset = _from_augmented_file(task, Path(options.augmented_train))
+    elif options.uses_own_files:
         dataset = _from_own_file(task, options, split)
     elif options.data_dir:
         dataset = _from_glue_dir(task, Path(options.data_dir), split)
@@ -161,6 +166,22 @@ def _from_own_file(task: TaskSpec, options: DataOptions, split: str) -> datasets
     table = read_table(path)
     labelled = split != "test" or task.label_column in table.columns
     return _rows_from_table(task, table, labelled, index_column="index" if split == "test" else None)
+
+
+def _from_augmented_file(task: TaskSpec, path: Path) -> datasets.Dataset:
+    """A `bert-emd augment` output: columns text_a[, text_b] and label (names, or numbers for regression)."""
+    if not path.is_file():
+        raise BertEmdError(f"--augmented-train file not found: {path}")
+    manifest = Path(str(path) + ".manifest.json")
+    if manifest.is_file():
+        import json
+
+        made_for = json.loads(manifest.read_text(encoding="utf-8")).get("task")
+        if made_for and made_for != task.name:
+            raise BertEmdError(f"--augmented-train {path} was made for task {made_for}, not {task.name}")
+    columns = ("text_a", "text_b")[:len(task.text_columns)]
+    layout = dataclasses.replace(task, text_columns=columns, label_column="label")
+    return _rows_from_table(layout, read_table(path), labelled=True, index_column=None)
 
 
 def _task_folder(task: TaskSpec, data_dir: Path) -> Path:

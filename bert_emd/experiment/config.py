@@ -12,7 +12,9 @@ from bert_emd.options import option
 # Settings fixed by the runner itself (each run gets its own), so a config may not set them.
 TEACHER_OWNED = {"task", "output", "model", "data_dir", "max_train_samples", "max_eval_samples"}
 STUDENT_OWNED = {"task", "teacher", "output", "seed", "student_layers", "mapping", "data_dir", "max_train_samples",
-                 "max_eval_samples"}
+                 "max_eval_samples", "augmented_train"}
+AUGMENT_OWNED = {"task", "output", "data_dir", "max_train_samples", "max_eval_samples", "overwrite", "train_file",
+                 "validation_file", "test_file"}
 
 
 @dataclass
@@ -23,8 +25,9 @@ class ExperimentConfig:
     student_layers: str | list = option("2", "comma-separated student depths; every depth x method is a row")
     seeds: str | list = option("1,2,3", "comma-separated seeds of every student row")
     rows: list | None = option(None, "config file only: more rows, each a mapping with methods, student_layers and "
-                               "optionally tasks, seeds, label (row name suffix) and distill (option overrides)",
-                               cli=False)
+                               "optionally tasks, seeds, label (row name suffix), distill (option overrides) and "
+                               "augment (`bert-emd augment` options: the row trains on augmented data, one file "
+                               "per task and settings, made once)", cli=False)
     task_settings: dict | None = option(None, "config file only: per task, overrides of seeds, teacher and "
                                         "distill options, e.g. {sst2: {seeds: [1], teacher: {epochs: 1}}}", cli=False)
     teacher_model: str = option("minilm-l6", "model each task's teacher is fine-tuned from")
@@ -70,6 +73,7 @@ class Row:
     seeds: tuple[int, ...] | None  # None: the task's seeds
     distill: tuple[tuple[str, object], ...] = ()
     label: str = ""
+    augment: tuple[tuple[str, object], ...] | None = None  # None: the task's own training data
 
     @property
     def name(self) -> str:
@@ -93,7 +97,7 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
     for index, spec in enumerate(specs):
         if not isinstance(spec, dict):
             raise BertEmdError(f"rows[{index - 1}] must be a mapping (methods, student_layers, ...)")
-        unknown = sorted(set(spec) - {"methods", "student_layers", "tasks", "seeds", "distill", "label"})
+        unknown = sorted(set(spec) - {"methods", "student_layers", "tasks", "seeds", "distill", "label", "augment"})
         if unknown:
             raise BertEmdError(f"rows[{index - 1}]: unknown key(s) {', '.join(unknown)}")
         # a row's own tasks are narrowed to --tasks, so one sitting can work on a subset of a config's table
@@ -103,6 +107,10 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
             continue
         overrides = dict(spec.get("distill") or {})
         check_overrides(overrides, f"rows[{index - 1}].distill")
+        augment = None
+        if "augment" in spec:
+            check_overrides(spec["augment"] or {}, f"rows[{index - 1}].augment", AUGMENT_OWNED)
+            augment = tuple(sorted((spec["augment"] or {}).items()))
         seeds = tuple(as_list(spec["seeds"], int)) if spec.get("seeds") else None
         for layers in as_list(spec.get("student_layers", "2"), int):
             if layers < 1:
@@ -111,7 +119,7 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
                 if mapping not in MAPPINGS:
                     raise BertEmdError(f"unknown method {mapping!r}; choose from {', '.join(MAPPINGS)}")
                 rows.append(Row(mapping, layers, tuple(row_tasks), seeds, tuple(sorted(overrides.items())),
-                                str(spec.get("label", ""))))
+                                str(spec.get("label", "")), augment))
     names = [row.name for row in rows]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

@@ -8,6 +8,7 @@ records (eval_results.json, distill_state.json, run_config.json, wall_clock.json
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -70,10 +71,31 @@ class Experiment:
                 "output": str(self.teacher_dir(task))}
 
     def student_options(self, task: str, row: Row, seed: int) -> dict:
-        return {**(self.config.distill or {}), **task_setting(self.config, task, "distill", {}), **dict(row.distill),
-                **self.shared_data_options(), "task": task, "teacher": str(self.teacher_dir(task)),
-                "student_layers": row.layers, "mapping": row.mapping, "seed": seed,
-                "output": str(self.run_dir(task, row, seed))}
+        options = {**(self.config.distill or {}), **task_setting(self.config, task, "distill", {}), **dict(row.distill),
+                   **self.shared_data_options(), "task": task, "teacher": str(self.teacher_dir(task)),
+                   "student_layers": row.layers, "mapping": row.mapping, "seed": seed,
+                   "output": str(self.run_dir(task, row, seed))}
+        if row.augment is not None:  # the augmented file was made from the first max_train_samples originals
+            options.update(augmented_train=str(self.augmented_file(task, row)), max_train_samples=None)
+        return options
+
+    def augmented_file(self, task: str, row: Row) -> Path:
+        """One augmented file per task and augmentation settings, shared by every row that asks for them."""
+        settings = json.dumps({"augment": dict(row.augment or ()), **self.shared_data_options()}, sort_keys=True)
+        return self.work / "augmented" / f"{task}-{hashlib.sha1(settings.encode()).hexdigest()[:10]}.jsonl"
+
+    def ensure_augmented(self, task: str, row: Row) -> None:
+        from bert_emd.augment import augment
+        from bert_emd.augment.run import manifest_path
+
+        path = self.augmented_file(task, row)
+        if not (path.is_file() and manifest_path(path).is_file()):
+            print(f"augmenting {task} -> {path}", flush=True)
+            augment(**dict(row.augment or ()), **self.shared_data_options(), task=task, output=str(path),
+                    overwrite=True)
+        record = self.results / "augmented" / manifest_path(path).name  # the manifest, not the data, goes to git
+        record.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(manifest_path(path), record)
 
     # ----- running
     def ensure_teacher(self, task: str) -> None:
@@ -112,6 +134,8 @@ class Experiment:
     def run_student(self, task: str, row: Row, seed: int) -> None:
         from bert_emd.distill import DistillConfig, distill
 
+        if row.augment is not None:
+            self.ensure_augmented(task, row)
         config = resolve_config(DistillConfig, None, self.student_options(task, row, seed))
         output, record = Path(config.output), self.record_dir(task, row, seed)
         started = time.time()
