@@ -7,8 +7,8 @@ other word). Labels are copied from the original, so with ``--alpha 1`` (distill
 learns the teacher's outputs on the new texts and the copied labels are never used as truth.
 Where this differs from TinyBERT's script: both texts of a pair are augmented (TinyBERT: the first
 only); words keep their case and the text its spacing (TinyBERT writes lower-cased, space-joined
-tokens); scikit-learn's stop-word list plus single letters (TinyBERT: NLTK's); neighbours among the
-100,000 most frequent words (TinyBERT: the whole GloVe vocabulary).
+tokens); scikit-learn's stop-word list plus single letters (TinyBERT: NLTK's), and no stop word as a
+candidate either; neighbours among the 100,000 most frequent words (TinyBERT: the whole GloVe vocabulary).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from bert_emd.augment.config import AUGMENTED_PER_TASK, DEFAULT_AUGMENTED, AugmentConfig
 from bert_emd.augment.vectors import WordVectors
-from bert_emd.augment.words import Word, is_candidate, replace_words, split_words
+from bert_emd.augment.words import STOP_WORDS, Word, is_candidate, replace_words, split_words
 from bert_emd.data.loading import load_split, resolve_task
 from bert_emd.errors import BertEmdError
 from bert_emd.options import resolve_config
@@ -141,7 +141,8 @@ def find_candidates(config: AugmentConfig, texts: dict, words: dict, model, vect
     candidates = {name: [[] for _ in words[name]] for name in words}
     for item in occurrences:
         name, index, word = item
-        options = by_mlm[item] if item in by_mlm else neighbours.get(word.key, [])
+        options = [option for option in (by_mlm[item] if item in by_mlm else neighbours.get(word.key, []))
+                   if option.lower() not in STOP_WORDS]  # "New York" must not become "The York"
         if options:
             candidates[name][index].append((word, options))
             sources["words_from_mlm" if item in by_mlm else "words_from_vectors"] += 1
