@@ -152,22 +152,35 @@ class InterruptAfterFirstSave(TrainerCallback):
         raise KeyboardInterrupt
 
 
+def interrupt_at_first_save_then_resume(monkeypatch, settings: dict, output: Path, checkpoints: list | None = None):
+    """Run distill until its first checkpoint is written, stop it there, then run it again (it resumes)."""
+    from bert_emd.distill import run as run_module
+    from bert_emd.training import callbacks as real_callbacks
+
+    monkeypatch.setattr(run_module, "callbacks",
+                        lambda config, evaluate=True: real_callbacks(config, evaluate) + [InterruptAfterFirstSave()])
+    with pytest.raises(KeyboardInterrupt):
+        bert_emd.distill(output=str(output), **settings)
+    if checkpoints is not None:
+        checkpoints += sorted(path.name for path in output.glob("checkpoint-*"))
+    monkeypatch.undo()
+    return bert_emd.distill(output=str(output), **settings)
+
+
+def assert_same_layer_weights(first: dict, second: dict) -> None:
+    for term in ("attention", "hidden"):
+        for side in ("student_weights", "teacher_weights"):
+            np.testing.assert_allclose(first["layer_weights"][term][side], second["layer_weights"][term][side],
+                                       rtol=1e-4)
+
+
 def test_resume_restores_layer_weights(tiny_teacher, glue_dir, tmp_path, monkeypatch):
     settings = dict(teacher=str(tiny_teacher), data_dir=str(glue_dir), **{**QUICK, "epochs": 2})
     straight = bert_emd.distill(output=str(tmp_path / "straight"), **settings)
 
-    from bert_emd.distill import run as run_module
-
-    monkeypatch.setattr(run_module, "callbacks", lambda config, evaluate=True: [InterruptAfterFirstSave()])
-    with pytest.raises(KeyboardInterrupt):
-        bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
-    monkeypatch.undo()
-    resumed = bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
+    resumed = interrupt_at_first_save_then_resume(monkeypatch, settings, tmp_path / "resumed")
     assert resumed["train"]["joint"]["resumed_from"].endswith("checkpoint-4")
-    for term in ("attention", "hidden"):
-        for side in ("student_weights", "teacher_weights"):
-            np.testing.assert_allclose(resumed["layer_weights"][term][side], straight["layer_weights"][term][side],
-                                       rtol=1e-4)
+    assert_same_layer_weights(resumed, straight)
     history = json.loads((tmp_path / "resumed" / "distill_state.json").read_text())["history"]
     assert [entry["step"] for entry in history] == list(range(1, 9))
 
@@ -346,18 +359,8 @@ def test_resume_from_a_mid_epoch_checkpoint(tiny_teacher, glue_dir, tmp_path, mo
     settings = dict(teacher=str(tiny_teacher), data_dir=str(glue_dir), save_steps=3, **QUICK)  # 4 steps, 1 epoch
     straight = bert_emd.distill(output=str(tmp_path / "straight"), **settings)
 
-    from bert_emd.distill import run as run_module
-    from bert_emd.training import callbacks as real_callbacks
-
-    monkeypatch.setattr(run_module, "callbacks",
-                        lambda config, evaluate=True: real_callbacks(config, evaluate) + [InterruptAfterFirstSave()])
-    with pytest.raises(KeyboardInterrupt):
-        bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
-    assert [path.name for path in (tmp_path / "resumed").glob("checkpoint-*")] == ["checkpoint-3"]  # mid-epoch
-    monkeypatch.undo()
-    resumed = bert_emd.distill(output=str(tmp_path / "resumed"), **settings)
+    checkpoints = []
+    resumed = interrupt_at_first_save_then_resume(monkeypatch, settings, tmp_path / "resumed", checkpoints)
+    assert checkpoints == ["checkpoint-3"]  # mid-epoch
     assert resumed["train"]["joint"]["resumed_from"].endswith("checkpoint-3")
-    for term in ("attention", "hidden"):
-        for side in ("student_weights", "teacher_weights"):
-            np.testing.assert_allclose(resumed["layer_weights"][term][side], straight["layer_weights"][term][side],
-                                       rtol=1e-4)
+    assert_same_layer_weights(resumed, straight)
