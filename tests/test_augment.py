@@ -252,3 +252,22 @@ def test_bad_input(capsys, tmp_path, tiny_vectors, tiny_mlm, tiny_roberta, case)
     assert left == (["augmented.jsonl"] if case == "output exists" else []), left  # nothing half-written
     if case == "output exists":
         assert output.read_text() == "earlier work\n"
+
+
+@pytest.mark.parametrize("task", ["cola", "sst2", "mrpc", "rte", "stsb"])
+def test_every_task_of_the_glue_folder(tmp_path, tiny_vectors, glue_dir, task):
+    output = tmp_path / f"{task}.jsonl"
+    manifest = bert_emd.augment(task=task, data_dir=str(glue_dir), max_train_samples=6, output=str(output),
+                                num_augmented=2)  # the default GloVe vectors
+    rows = read_jsonl(output)
+    assert manifest["counts"]["originals"] == 6 and len(rows) == manifest["counts"]["written"] > 6
+    assert manifest["num_augmented"] == 2 and manifest["candidate_sources"]["vectors"].startswith("GloVe 6B 50d")
+    pair = task in ("mrpc", "rte", "stsb")
+    assert all(("text_b" in row) == pair for row in rows)
+    if task == "stsb":  # regression scores copied as numbers
+        assert all(isinstance(row["label"], float) for row in rows)
+    from bert_emd.data.loading import DataOptions, load_split, resolve_task
+
+    options = DataOptions(task=task, data_dir=str(glue_dir), augmented_train=str(output))
+    loaded = load_split(resolve_task(options), options, "train")
+    assert len(loaded) == len(rows) and loaded["text_a"][1] == rows[1]["text_a"]
