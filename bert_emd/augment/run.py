@@ -5,10 +5,10 @@ only, not a stop word) is replaced with probability p by one of its K candidates
 language model (words that are one piece under its tokenizer) or from word-vector neighbours (every
 other word). Labels are copied from the original, so with ``--alpha 1`` (distill's default) the student
 learns the teacher's outputs on the new texts and the copied labels are never used as truth.
-Where this differs from TinyBERT's script: both texts of a pair are augmented (TinyBERT: the first
-only); words keep their case and the text its spacing (TinyBERT writes lower-cased, space-joined
-tokens); scikit-learn's stop-word list plus single letters (TinyBERT: NLTK's), and no stop word as a
-candidate either; neighbours among the 100,000 most frequent words (TinyBERT: the whole GloVe vocabulary).
+Where this differs from TinyBERT's script: words keep their case and the text its spacing (TinyBERT
+writes lower-cased, space-joined tokens); scikit-learn's stop-word list plus single letters (TinyBERT:
+NLTK's), no stop word and only words of letters as candidates; GloVe 6B 50-d by default (TinyBERT's
+maintainers name glove.42B.300d) and no MLM unless one is given (TinyBERT: BERT-base).
 """
 
 from __future__ import annotations
