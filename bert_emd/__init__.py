@@ -12,11 +12,12 @@ from bert_emd.errors import BertEmdError  # noqa: E402
 from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict  # noqa: E402
 from bert_emd.experiment import ExperimentConfig, experiment  # noqa: E402
 from bert_emd.finetune import FinetuneConfig, finetune  # noqa: E402
+from bert_emd.general_distill import GeneralDistillConfig, general_distill  # noqa: E402
 from bert_emd.hybrid import HybridConfig, hybrid  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["AugmentConfig", "BenchmarkConfig", "BertEmdError", "DistillConfig", "EarlyExitModel", "EvaluateConfig",
-           "ExperimentConfig", "ExportConfig", "FinetuneConfig", "HybridConfig", "PredictConfig", "QuantizeConfig",
-           "augment", "benchmark", "distill", "evaluate", "evaluate_early_exit", "experiment", "export", "finetune",
-           "hybrid", "predict", "quantize", "train_early_exit"]
+           "ExperimentConfig", "ExportConfig", "FinetuneConfig", "GeneralDistillConfig", "HybridConfig",
+           "PredictConfig", "QuantizeConfig", "augment", "benchmark", "distill", "evaluate", "evaluate_early_exit",
+           "experiment", "export", "finetune", "general_distill", "hybrid", "predict", "quantize", "train_early_exit"]

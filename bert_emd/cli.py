@@ -18,6 +18,7 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
     from bert_emd.evaluation import EvaluateConfig, PredictConfig, evaluate, predict
     from bert_emd.experiment import ExperimentConfig, experiment
     from bert_emd.finetune import FinetuneConfig, finetune
+    from bert_emd.general_distill import GeneralDistillConfig, general_distill
     from bert_emd.hybrid import HybridConfig, hybrid
 
     return {
@@ -25,6 +26,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
         "augment": (AugmentConfig, augment, "TinyBERT-style augmented training data (word replacement by word "
                     "vectors or a masked LM); labels copied from the originals"),
         "distill": (DistillConfig, distill, "distil a fine-tuned teacher into a smaller student (BERT-EMD)"),
+        "general-distill": (GeneralDistillConfig, general_distill, "task-agnostic distillation of a pre-trained "
+                            "encoder on plain text (layer terms only, EMD or fixed mapping)"),
         "evaluate": (EvaluateConfig, evaluate, "score a model on a task, optionally against its teacher"),
         "predict": (PredictConfig, predict, "write GLUE submission TSV files for a test split"),
         "export": (ExportConfig, export, "ONNX export (dynamic axes, optional int8) checked against PyTorch"),

@@ -11,9 +11,8 @@ from bert_emd.training import TrainingOptions
 
 
 @dataclass
-class DistillConfig(TrainingOptions, DataOptions):
-    teacher: str | None = option(None, "fine-tuned teacher directory (a `bert-emd finetune` output) (required)")
-    # student
+class StudentOptions:
+    """The student's shape and start (shared with `bert-emd general-distill`)."""
     student_layers: int | None = option(None, "number of student layers, fewer than the teacher's (required)")
     student_hidden: int | None = option(None, "student hidden size (default: the teacher's)")
     student_intermediate: int | None = option(None, "student feed-forward size (default: the teacher's)")
@@ -21,7 +20,11 @@ class DistillConfig(TrainingOptions, DataOptions):
     student_init: str = option("teacher", "teacher: copy embeddings and evenly spaced teacher layers (first and "
                                "last kept) where sizes allow; teacher:1,2: those teacher layers (1-based); random; "
                                "or the path of a pretrained small model of the teacher's family")
-    # mapping and layer terms
+
+
+@dataclass
+class LayerTermOptions:
+    """The intermediate-layer terms and their mapping (shared with `bert-emd general-distill`)."""
     mapping: str = option("emd", "layer mapping: emd (many-to-many, flow solved each step), skip (TinyBERT "
                           "uniform), last (PKD top layers), none (prediction-layer KD only)", choices=MAPPINGS)
     attention: str = option("scores", "attention term: pre-softmax scores (the reference code), softmax "
@@ -42,6 +45,12 @@ class DistillConfig(TrainingOptions, DataOptions):
     emd_temperature: float = option(1.0, "temperature T of the softmax weight normalisation")
     separate_weights: bool = option(False, "keep attention and hidden-state layer weights apart (default: "
                                     "averaged into one shared pair after each step, as the reference)")
+    history_every: int = option(10, "record the layer weights in distill_state.json every N steps")
+
+
+@dataclass
+class DistillConfig(TrainingOptions, DataOptions, StudentOptions, LayerTermOptions):
+    teacher: str | None = option(None, "fine-tuned teacher directory (a `bert-emd finetune` output) (required)")
     # loss
     alpha: float = option(1.0, "share of the soft (teacher) prediction loss; 1 - alpha goes to the labels")
     beta: float = option(0.005, "weight of the layer terms (EMD terms and embedding MSE)")
@@ -59,6 +68,5 @@ class DistillConfig(TrainingOptions, DataOptions):
     intermediate_lr_schedule: str | None = option(None, "two-stage: schedule of the layer stage, linear or "
                                                   "constant (TinyBERT: constant; default: --lr-schedule)",
                                                   choices=("linear", "constant"))
-    history_every: int = option(10, "record the layer weights in distill_state.json every N steps")
     batch_size: int = option(32, "training batch size per process (the paper's setting)")
     epochs: float = option(3.0, "training epochs (joint schedule)")
