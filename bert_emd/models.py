@@ -101,8 +101,23 @@ def load_trained_classifier(name: str, task: TaskSpec | None = None, role: str =
     from bert_emd.hybrid.storage import is_hybrid, load_hybrid
 
     if is_hybrid(resolve_model(name)):  # a `bert-emd hybrid` output: low-rank pairs and sparse weights
-        return load_hybrid(resolve_model(name), **kwargs)
-    return load_pretrained(AutoModelForSequenceClassification, name, "a model", **kwargs)
+        model = load_hybrid(resolve_model(name), **kwargs)
+    else:
+        model = load_pretrained(AutoModelForSequenceClassification, name, "a model", **kwargs)
+    check_finite_weights(model, name, role)
+    return model
+
+
+def check_finite_weights(model, name: str, role: str = "model") -> None:
+    """Refuse a model with NaN or infinite weights (a diverged run): it would be scored, timed or exported
+    as if it were a model."""
+    import torch
+
+    bad = [key for key, tensor in model.state_dict().items()  # quantised tensor subclasses are skipped
+           if type(tensor) is torch.Tensor and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise BertEmdError(f"{role} '{name}' has non-finite weights (NaN or inf in {len(bad)} tensor(s), e.g. "
+                           f"{bad[0]}); it comes from a diverged run and cannot be used")
 
 
 def check_labels_match(config, task: TaskSpec, role: str, name: str) -> None:

@@ -7,6 +7,7 @@ fills in its arguments from our options and finds the checkpoint to resume from.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
         metric_for_best_model=main_metric,
         greater_is_better=True if evaluate else None,
         logging_steps=options.logging_steps,
+        logging_nan_inf_filter=False,  # else a NaN step loss is logged as finite and StopOnNonFiniteLoss misses it
         report_to=["tensorboard"],
         disable_tqdm=False,
         dataloader_num_workers=0,
@@ -102,9 +104,43 @@ class SaveEverySteps(TrainerCallback):
         return control
 
 
+class StopOnNonFiniteLoss(TrainerCallback):
+    """Stops training at the first logged loss, loss term or gradient norm that is NaN or infinite;
+    ``raise_if_diverged`` turns that into an error after ``trainer.train`` returns, before anything is
+    saved as finished."""
+
+    def __init__(self):
+        self.failure: str | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.failure is not None or not logs:
+            return control
+        # fp16's loss scaler meets infinite gradients on purpose (it skips those steps): only the loss counts there
+        watched = ("loss",) if args.fp16 else ("loss", "grad_norm")
+        bad = [name for name, value in logs.items() if (name in watched or name.startswith("loss_"))
+               and isinstance(value, (int, float)) and not math.isfinite(value)]
+        if bad:
+            terms = [name for name in bad if name.startswith("loss_")] or bad
+            self.failure = f"the training loss or gradient became non-finite by step {state.global_step} " \
+                           f"({', '.join(terms)})"
+            control.should_training_stop = True
+            control.should_save = False
+        return control
+
+
+def raise_if_diverged(trainer, options: TrainingOptions) -> None:
+    """After ``trainer.train``: a run stopped by a non-finite loss removes its checkpoints (resuming would
+    start from diverged weights) and stops with one line; nothing is saved as a finished model."""
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, StopOnNonFiniteLoss) and callback.failure:
+            for checkpoint in Path(options.output).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+                shutil.rmtree(checkpoint, ignore_errors=True)
+            raise BertEmdError(f"{callback.failure}; nothing was saved (try a lower --learning-rate)")
+
+
 def callbacks(options: TrainingOptions, evaluate: bool = True) -> list:
-    """Mid-epoch checkpoints; early stopping when the run evaluates."""
-    chosen: list = [SaveEverySteps(options.save_steps)]
+    """Divergence stop, mid-epoch checkpoints; early stopping when the run evaluates."""
+    chosen: list = [StopOnNonFiniteLoss(), SaveEverySteps(options.save_steps)]
     if options.early_stopping_patience and evaluate:
         chosen.append(EarlyStoppingCallback(early_stopping_patience=options.early_stopping_patience))
     return chosen

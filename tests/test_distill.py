@@ -364,3 +364,38 @@ def test_resume_from_a_mid_epoch_checkpoint(tiny_teacher, glue_dir, tmp_path, mo
     assert checkpoints == ["checkpoint-3"]  # mid-epoch
     assert resumed["train"]["joint"]["resumed_from"].endswith("checkpoint-3")
     assert_same_layer_weights(resumed, straight)
+
+
+@pytest.mark.parametrize("command, learning_rate", [("distill", "1e4"), ("finetune", "1e30")])
+def test_a_diverging_run_stops_with_one_line_and_saves_nothing(capsys, tiny_teacher, glue_dir, tmp_path, command,
+                                                               learning_rate):
+    output = tmp_path / "diverged"
+    model = ["--teacher", str(tiny_teacher), "--student-layers", "2"] if command == "distill" else \
+        ["--model", str(tiny_teacher)]
+    code, err = run_cli(capsys, command, *model, "--task", "sst2", "--data-dir", str(glue_dir), "--output",
+                        str(output), "--learning-rate", learning_rate, "--warmup", "0", "--max-train-samples", "64",
+                        "--max-eval-samples", "16", "--epochs", "2", "--batch-size", "8", "--logging-steps", "1",
+                        "--save-steps", "1")
+    # training had begun, so its progress bars stand above; the error is the last line, alone
+    assert code == 2 and "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith(f"bert-emd {command}: error: the training loss or gradient became non-finite by step")
+    assert "nothing was saved" in last
+    assert not (output / "model.safetensors").exists() and not (output / "eval_results.json").exists()
+    assert not list(output.glob("checkpoint-*"))  # a re-run must not resume from diverged weights
+
+
+def test_a_model_with_non_finite_weights_is_refused(capsys, tiny_teacher, glue_dir, tmp_path):
+    broken = tmp_path / "nan_model"
+    model = BertForSequenceClassification.from_pretrained(tiny_teacher)
+    with torch.no_grad():
+        model.bert.encoder.layer[1].output.dense.weight[0, 0] = float("nan")
+    model.save_pretrained(broken)
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(broken)
+    for argv in (["evaluate", "--model", str(broken), "--task", "sst2", "--data-dir", str(glue_dir)],
+                 ["export", "--model", str(broken), "--output", str(tmp_path / "onnx")],
+                 ["benchmark", "--model", str(broken), "--output", str(tmp_path / "bench.json")]):
+        code, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, err, "has non-finite weights", "bert.encoder.layer.1.output.dense.weight")

@@ -25,6 +25,7 @@ from bert_emd.training import (
     callbacks,
     check_training_options,
     checkpoint_to_resume,
+    raise_if_diverged,
     remove_checkpoints,
     training_arguments,
 )
@@ -118,6 +119,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
             print(f"resuming the {stage} stage from {checkpoint}")
             history[:] = load_history(checkpoint)
         result = trainer.train(resume_from_checkpoint=checkpoint)
+        raise_if_diverged(trainer, options)
         train_log[stage] = {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
                             "loss": result.training_loss, "resumed_from": checkpoint}
         if stage == "intermediate":

@@ -37,6 +37,7 @@ from bert_emd.training import (
     callbacks,
     check_training_options,
     checkpoint_to_resume,
+    raise_if_diverged,
     remove_checkpoints,
     training_arguments,
 )
@@ -156,6 +157,7 @@ def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **
     if checkpoint:
         print(f"resuming from {checkpoint}")
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    raise_if_diverged(trainer, config)
     if not trainer.is_world_process_zero():
         return {}
     results = {"task": task.name, "teacher": config.teacher, "design": config.student_design,

@@ -17,6 +17,7 @@ from bert_emd.training import (
     callbacks,
     check_training_options,
     checkpoint_to_resume,
+    raise_if_diverged,
     remove_checkpoints,
     training_arguments,
 )
@@ -57,6 +58,7 @@ def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> 
     if checkpoint:
         print(f"resuming from {checkpoint}")
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
+    raise_if_diverged(trainer, config)
     trainer.save_model(config.output)
     if not trainer.is_world_process_zero():
         return {}

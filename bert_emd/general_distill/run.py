@@ -31,6 +31,7 @@ from bert_emd.training import (
     callbacks,
     check_training_options,
     checkpoint_to_resume,
+    raise_if_diverged,
     remove_checkpoints,
     training_arguments,
 )
@@ -92,6 +93,7 @@ def general_distill(config: GeneralDistillConfig | str | dict | None = None, **o
         print(f"resuming from {checkpoint}")
         history[:] = load_history(checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    raise_if_diverged(trainer, config)
     if not trainer.is_world_process_zero():
         return {"layer_weights": distiller.layer_weights()}
     remove_checkpoints(config)

@@ -36,6 +36,7 @@ from bert_emd.training import (
     callbacks,
     check_training_options,
     checkpoint_to_resume,
+    raise_if_diverged,
     remove_checkpoints,
     training_arguments,
 )
@@ -172,6 +173,7 @@ def _train_step(config: HybridConfig, task, teacher, student, tokenizer, train, 
     if checkpoint:
         print(f"resuming from {checkpoint}")
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    raise_if_diverged(trainer, options)
     return {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
             "loss": result.training_loss, "resumed_from": checkpoint}
 
