@@ -181,3 +181,25 @@ def test_augmented_rows_train_on_one_shared_augmented_file(tiny_bert, glue_dir, 
         assert record["train"]["joint"]["steps"] == -(-examples // 8), row  # batch 8, one epoch
         config = json.loads((results / "runs" / "mrpc" / row / "seed1" / "run_config.json").read_text())["config"]
         assert (config["augmented_train"] is not None) == row.endswith("aug")
+
+
+def test_general_rows_start_from_one_shared_general_student(tiny_bert, glue_dir, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"Sentence number {i} tells of films, plots and actors." for i in range(200)),
+                      encoding="utf-8")
+    general = {"corpus": [str(corpus)], "epochs": 1, "max_length": 32, "batch_size": 8}
+    rows = [{"methods": ["emd", "skip"], "label": "general", "general": general, "seeds": [1]}]
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=rows,
+                              report=False)
+    experiment(**options)
+    folders = sorted((tmp_path / "work" / "tiny" / "general").iterdir())
+    assert [folder.name.split("-")[0] for folder in folders] == ["L2"]  # one general student for both rows
+    record = tmp_path / "results" / "tiny" / "general" / folders[0].name / "general_distill_results.json"
+    assert json.loads(record.read_text())["sequences"] > 0
+    results = tmp_path / "results" / "tiny" / "runs" / "mrpc"
+    for row, start in (("emd-L2-general", str(folders[0])), ("skip-L2-general", str(folders[0])),
+                       ("emd-L2", "teacher")):
+        config = json.loads((results / row / "seed1" / "run_config.json").read_text())["config"]
+        assert config["student_init"] == start, row
+    with pytest.raises(BertEmdError, match="leave out distill.student_init"):
+        experiment(**{**options, "rows": [{**rows[0], "distill": {"student_init": "random"}}]})

@@ -15,6 +15,7 @@ STUDENT_OWNED = {"task", "teacher", "output", "seed", "student_layers", "mapping
                  "max_eval_samples", "augmented_train"}
 AUGMENT_OWNED = {"task", "output", "data_dir", "max_train_samples", "max_eval_samples", "overwrite", "train_file",
                  "validation_file", "test_file"}
+GENERAL_OWNED = {"teacher", "output", "student_layers", "data_dir", "max_train_samples", "max_eval_samples"}
 
 
 @dataclass
@@ -27,7 +28,9 @@ class ExperimentConfig:
     rows: list | None = option(None, "config file only: more rows, each a mapping with methods, student_layers and "
                                "optionally tasks, seeds, label (row name suffix), distill (option overrides) and "
                                "augment (`bert-emd augment` options: the row trains on augmented data, one file "
-                               "per task and settings, made once)", cli=False)
+                               "per task and settings, made once) and general (`bert-emd general-distill` "
+                               "options: the row's students start from a general student of the teacher model, "
+                               "one per depth and settings, made once)", cli=False)
     task_settings: dict | None = option(None, "config file only: per task, overrides of seeds, teacher and "
                                         "distill options, e.g. {sst2: {seeds: [1], teacher: {epochs: 1}}}", cli=False)
     teacher_model: str = option("minilm-l6", "model each task's teacher is fine-tuned from")
@@ -74,6 +77,7 @@ class Row:
     distill: tuple[tuple[str, object], ...] = ()
     label: str = ""
     augment: tuple[tuple[str, object], ...] | None = None  # None: the task's own training data
+    general: tuple[tuple[str, object], ...] | None = None  # None: --student-init as the distill options say
 
     @property
     def name(self) -> str:
@@ -97,7 +101,8 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
     for index, spec in enumerate(specs):
         if not isinstance(spec, dict):
             raise BertEmdError(f"rows[{index - 1}] must be a mapping (methods, student_layers, ...)")
-        unknown = sorted(set(spec) - {"methods", "student_layers", "tasks", "seeds", "distill", "label", "augment"})
+        unknown = sorted(set(spec) - {"methods", "student_layers", "tasks", "seeds", "distill", "label", "augment",
+                                      "general"})
         if unknown:
             raise BertEmdError(f"rows[{index - 1}]: unknown key(s) {', '.join(unknown)}")
         # a row's own tasks are narrowed to --tasks, so one sitting can work on a subset of a config's table
@@ -111,6 +116,14 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
         if "augment" in spec:
             check_overrides(spec["augment"] or {}, f"rows[{index - 1}].augment", AUGMENT_OWNED)
             augment = tuple(sorted((spec["augment"] or {}).items()))
+        general = None
+        if "general" in spec:
+            check_overrides(spec["general"] or {}, f"rows[{index - 1}].general", GENERAL_OWNED)
+            if "student_init" in overrides:
+                raise BertEmdError(f"rows[{index - 1}]: a general student is where the row's students start; "
+                                   "leave out distill.student_init")
+            general = tuple(sorted((key, tuple(value) if isinstance(value, list) else value)
+                                   for key, value in (spec["general"] or {}).items()))
         seeds = tuple(as_list(spec["seeds"], int)) if spec.get("seeds") else None
         for layers in as_list(spec.get("student_layers", "2"), int):
             if layers < 1:
@@ -119,7 +132,7 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
                 if mapping not in MAPPINGS:
                     raise BertEmdError(f"unknown method {mapping!r}; choose from {', '.join(MAPPINGS)}")
                 rows.append(Row(mapping, layers, tuple(row_tasks), seeds, tuple(sorted(overrides.items())),
-                                str(spec.get("label", "")), augment))
+                                str(spec.get("label", "")), augment, general))
     names = [row.name for row in rows]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

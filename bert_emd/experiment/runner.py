@@ -77,7 +77,33 @@ class Experiment:
                    "output": str(self.run_dir(task, row, seed))}
         if row.augment is not None:  # the augmented file was made from the first max_train_samples originals
             options.update(augmented_train=str(self.augmented_file(task, row)), max_train_samples=None)
+        if row.general is not None:
+            options["student_init"] = str(self.general_dir(row))
         return options
+
+    def general_dir(self, row: Row) -> Path:
+        """One general student per depth and general-distill settings, shared by every row that asks for it."""
+        settings = json.dumps({"general": dict(row.general or ()), "layers": row.layers,
+                               "teacher_model": self.config.teacher_model, **self.shared_data_options()},
+                              sort_keys=True, default=list)
+        return self.work / "general" / f"L{row.layers}-{hashlib.sha1(settings.encode()).hexdigest()[:10]}"
+
+    def ensure_general(self, row: Row) -> None:
+        from bert_emd.general_distill import general_distill
+
+        folder = self.general_dir(row)
+        if not (folder / "general_distill_results.json").is_file():
+            print(f"general distillation of a {row.layers}-layer student -> {folder}", flush=True)
+            started = time.time()
+            settings = {key: list(value) if isinstance(value, tuple) else value for key, value in row.general or ()}
+            general_distill(**settings, **self.shared_data_options(), teacher=self.config.teacher_model,
+                            student_layers=row.layers, output=str(folder))
+            write_json(folder / "wall_clock.json", {"seconds": time.time() - started})
+        record = self.results / "general" / folder.name  # the records, not the weights, go to git
+        record.mkdir(parents=True, exist_ok=True)
+        for name in ("general_distill_results.json", "distill_state.json", "run_config.json", "wall_clock.json"):
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, record / name)
 
     def augmented_file(self, task: str, row: Row) -> Path:
         """One augmented file per task and augmentation settings, shared by every row that asks for them."""
@@ -136,6 +162,8 @@ class Experiment:
 
         if row.augment is not None:
             self.ensure_augmented(task, row)
+        if row.general is not None:
+            self.ensure_general(row)
         config = resolve_config(DistillConfig, None, self.student_options(task, row, seed))
         output, record = Path(config.output), self.record_dir(task, row, seed)
         started = time.time()
