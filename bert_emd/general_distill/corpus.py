@@ -55,7 +55,8 @@ def pack(lines: datasets.Dataset, tokenizer, max_length: int) -> datasets.Datase
                            f"{len(prefix) + len(suffix)} special tokens")
 
     def tokenize(batch):
-        return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+        # verbose=False: long lines are expected here (they are cut into pieces), no length warning
+        return {"ids": tokenizer(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]}
 
     def group(batch):
         stream = [token for ids in batch["ids"] for token in ids]
