@@ -159,3 +159,17 @@ def remove_checkpoints(options: TrainingOptions) -> None:
         return
     for checkpoint in Path(options.output).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
         shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def train_resuming(trainer, options: TrainingOptions, restore=None):
+    """``trainer.train`` from the last checkpoint of an interrupted run (``restore(checkpoint)`` first brings
+    back state kept outside the Trainer); stops with one line if the run diverged. Returns the train output
+    and the checkpoint resumed from (or None)."""
+    checkpoint = checkpoint_to_resume(options)
+    if checkpoint:
+        print(f"resuming from {checkpoint}")
+        if restore is not None:
+            restore(checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    raise_if_diverged(trainer, options)
+    return result, checkpoint

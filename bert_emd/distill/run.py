@@ -14,7 +14,7 @@ from bert_emd.distill.attention import resolve_attention
 from bert_emd.distill.config import DistillConfig
 from bert_emd.distill.distiller import Distiller
 from bert_emd.distill.student import build_student
-from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, load_history
+from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore_history
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
@@ -24,9 +24,8 @@ from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     callbacks,
     check_training_options,
-    checkpoint_to_resume,
-    raise_if_diverged,
     remove_checkpoints,
+    train_resuming,
     training_arguments,
 )
 
@@ -114,12 +113,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
             callbacks=[LayerWeightHistory(distiller, config.history_every, stage, history),
                        *callbacks(config, evaluate)],
         )
-        checkpoint = checkpoint_to_resume(options)
-        if checkpoint:
-            print(f"resuming the {stage} stage from {checkpoint}")
-            history[:] = load_history(checkpoint)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-        raise_if_diverged(trainer, options)
+        result, checkpoint = train_resuming(trainer, options, restore=restore_history(history))
         train_log[stage] = {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
                             "loss": result.training_loss, "resumed_from": checkpoint}
         if stage == "intermediate":

@@ -46,3 +46,10 @@ def load_history(checkpoint: str | None) -> list:
     if checkpoint and (Path(checkpoint) / HISTORY_FILE).is_file():
         return json.loads((Path(checkpoint) / HISTORY_FILE).read_text())
     return []
+
+
+def restore_history(history: list):
+    """For ``train_resuming``: on resume, ``history`` becomes the one saved with the checkpoint."""
+    def restore(checkpoint: str) -> None:
+        history[:] = load_history(checkpoint)
+    return restore

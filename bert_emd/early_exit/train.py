@@ -36,9 +36,8 @@ from bert_emd.training import (
     TrainingOptions,
     callbacks,
     check_training_options,
-    checkpoint_to_resume,
-    raise_if_diverged,
     remove_checkpoints,
+    train_resuming,
     training_arguments,
 )
 
@@ -153,11 +152,7 @@ def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **
     collator = DataCollatorWithPadding(tokenizer)
     trainer = Trainer(model=distiller, args=training_arguments(config, None), train_dataset=train,
                       data_collator=collator, processing_class=tokenizer, callbacks=callbacks(config, evaluate=False))
-    checkpoint = checkpoint_to_resume(config)
-    if checkpoint:
-        print(f"resuming from {checkpoint}")
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    raise_if_diverged(trainer, config)
+    result, checkpoint = train_resuming(trainer, config)
     if not trainer.is_world_process_zero():
         return {}
     results = {"task": task.name, "teacher": config.teacher, "design": config.student_design,

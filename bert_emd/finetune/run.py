@@ -16,9 +16,8 @@ from bert_emd.training import (
     TrainingOptions,
     callbacks,
     check_training_options,
-    checkpoint_to_resume,
-    raise_if_diverged,
     remove_checkpoints,
+    train_resuming,
     training_arguments,
 )
 
@@ -54,11 +53,7 @@ def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> 
         compute_metrics=lambda prediction: compute_metrics(task, prediction.predictions, prediction.label_ids),
         callbacks=callbacks(config),
     )
-    checkpoint = checkpoint_to_resume(config)
-    if checkpoint:
-        print(f"resuming from {checkpoint}")
-    train_output = trainer.train(resume_from_checkpoint=checkpoint)
-    raise_if_diverged(trainer, config)
+    train_output, checkpoint = train_resuming(trainer, config)
     trainer.save_model(config.output)
     if not trainer.is_world_process_zero():
         return {}

@@ -20,7 +20,7 @@ from bert_emd.distill.config import DistillConfig, LayerTermOptions
 from bert_emd.distill.distiller import Distiller
 from bert_emd.distill.run import check_pair, distill_state, parameter_count
 from bert_emd.distill.student import build_student
-from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, load_history
+from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore_history
 from bert_emd.errors import BertEmdError
 from bert_emd.general_distill.config import GeneralDistillConfig
 from bert_emd.general_distill.corpus import pack, text_lines
@@ -30,9 +30,8 @@ from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     callbacks,
     check_training_options,
-    checkpoint_to_resume,
-    raise_if_diverged,
     remove_checkpoints,
+    train_resuming,
     training_arguments,
 )
 
@@ -88,12 +87,7 @@ def general_distill(config: GeneralDistillConfig | str | dict | None = None, **o
         data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
         callbacks=[LayerWeightHistory(distiller, config.history_every, "general", history),
                    *callbacks(config, evaluate=False)])
-    checkpoint = checkpoint_to_resume(config)
-    if checkpoint:
-        print(f"resuming from {checkpoint}")
-        history[:] = load_history(checkpoint)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    raise_if_diverged(trainer, config)
+    result, checkpoint = train_resuming(trainer, config, restore=restore_history(history))
     if not trainer.is_world_process_zero():
         return {"layer_weights": distiller.layer_weights()}
     remove_checkpoints(config)

@@ -35,9 +35,8 @@ from bert_emd.training import (
     TrainingOptions,
     callbacks,
     check_training_options,
-    checkpoint_to_resume,
-    raise_if_diverged,
     remove_checkpoints,
+    train_resuming,
     training_arguments,
 )
 
@@ -169,11 +168,7 @@ def _train_step(config: HybridConfig, task, teacher, student, tokenizer, train, 
                              data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
                              compute_metrics=lambda p: compute_metrics(task, p.predictions, p.label_ids),
                              callbacks=callbacks(options, evaluate=False))
-    checkpoint = checkpoint_to_resume(options)
-    if checkpoint:
-        print(f"resuming from {checkpoint}")
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    raise_if_diverged(trainer, options)
+    result, checkpoint = train_resuming(trainer, options)
     return {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
             "loss": result.training_loss, "resumed_from": checkpoint}
 
