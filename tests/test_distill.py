@@ -307,21 +307,21 @@ def test_factorised_distillation_follows_the_map_based_one(tiny_teacher, glue_di
 
 
 def test_attention_distance_choices_and_refusals(capsys, tiny_teacher, glue_dir, tmp_path):
-    from transformers import DebertaV2ForSequenceClassification, MPNetForSequenceClassification
+    from transformers import DebertaV2Config, MPNetConfig
 
     from bert_emd.distill.attention import QUERY_KEY_ATTENTION, SCORES_ATTENTION, resolve_attention
 
-    assert resolve_attention("scores", "auto", True, BertForSequenceClassification) == (QUERY_KEY_ATTENTION,
-                                                                                         "factorised")
-    assert resolve_attention("scores", "maps", True, BertForSequenceClassification) == (SCORES_ATTENTION, "maps")
-    assert resolve_attention("probs", "auto", True, BertForSequenceClassification) == ("eager", "maps")
-    assert resolve_attention("scores", "auto", False, BertForSequenceClassification) == (None, "none")
+    bert = BertConfig()
+    assert resolve_attention("scores", "auto", True, bert) == (QUERY_KEY_ATTENTION, "factorised")
+    assert resolve_attention("scores", "maps", True, bert) == (SCORES_ATTENTION, "maps")
+    assert resolve_attention("probs", "auto", True, bert) == ("eager", "maps")
+    assert resolve_attention("scores", "auto", False, bert) == (None, "none")
     # maps: eager attention for every mapping, as all runs before the factorised path (records reproduce)
-    assert resolve_attention("scores", "maps", False, BertForSequenceClassification) == (SCORES_ATTENTION, "none")
-    assert resolve_attention("off", "maps", True, BertForSequenceClassification) == ("eager", "none")
-    assert resolve_attention("off", "factorised", True, BertForSequenceClassification) == (None, "none")
-    for family in (MPNetForSequenceClassification, DebertaV2ForSequenceClassification):
-        assert resolve_attention("scores", "auto", True, family) == (SCORES_ATTENTION, "maps")
+    assert resolve_attention("scores", "maps", False, bert) == (SCORES_ATTENTION, "none")
+    assert resolve_attention("off", "maps", True, bert) == ("eager", "none")
+    assert resolve_attention("off", "factorised", True, bert) == (None, "none")
+    for family in (MPNetConfig(), DebertaV2Config()):  # scores from bert_emd.families.scores, on the map path
+        assert resolve_attention("scores", "auto", True, family) == ("eager", "maps")
         with pytest.raises(BertEmdError, match="--attention-distance maps"):
             resolve_attention("scores", "factorised", True, family)
     code, err = _distill_cli(capsys, tiny_teacher, glue_dir, tmp_path, "--student-layers", "2", "--attention",

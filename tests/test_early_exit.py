@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 from transformers import (
+    AlbertConfig,
+    AlbertForSequenceClassification,
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
-    DistilBertConfig,
-    DistilBertForSequenceClassification,
     RobertaForSequenceClassification,
 )
 
@@ -226,11 +226,11 @@ def test_model_without_classification_head_is_refused(capsys, tiny_bert, glue_di
     assert_one_line_error(code, err, "has no sequence-classification head")
 
 
-def test_family_without_encoder_layers_is_refused():
-    config = DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=2, hidden_dim=64, num_labels=2)
-    with pytest.raises(BertEmdError, match="cannot find the embeddings and encoder layers of a "
-                                           "DistilBertForSequenceClassification"):
-        EarlyExitModel(DistilBertForSequenceClassification(config))
+def test_family_without_own_layer_weights_is_refused():
+    config = AlbertConfig(vocab_size=100, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=64, num_labels=2)
+    with pytest.raises(BertEmdError, match="ALBERT shares one set of layer weights"):
+        EarlyExitModel(AlbertForSequenceClassification(config))
 
 
 def test_not_an_early_exit_model(capsys, tiny_teacher, glue_dir):

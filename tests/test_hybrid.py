@@ -11,20 +11,18 @@ from torch import nn
 from transformers import (
     AutoTokenizer,
     BertForSequenceClassification,
-    DistilBertConfig,
-    DistilBertForSequenceClassification,
 )
 
 from bert_emd.cli import main
 from bert_emd.errors import BertEmdError
+from bert_emd.families import encoder_blocks
 from bert_emd.hybrid import LowRankLinear, hybrid, load_hybrid, save_hybrid
 from bert_emd.hybrid.compress import apply_step, encoder_parameter_counts, plan_step, prunable
-from bert_emd.hybrid.lowrank import as_dense, encoder_layers, rank_for_energy, rank_for_ratio, target_modules
+from bert_emd.hybrid.lowrank import as_dense, rank_for_energy, rank_for_ratio, target_modules
 from bert_emd.hybrid.pruning import apply_pruning
 from bert_emd.hybrid.summary import main as summary_main
 from bert_emd.models import load_trained_classifier
 from bert_emd.runinfo import write_json
-from tests.conftest import minilm_dir
 from tests.test_bad_input import assert_one_line_error, run_cli
 
 ALL = ["query", "key", "value", "attention_output", "ffn_in", "ffn_out"]
@@ -70,7 +68,7 @@ def test_rank_for_energy():
 def test_planned_step_reaches_the_ratio(tiny_teacher):
     for ratio, share in ((2.0, 0.5), (5.0, 0.0), (10.0, 0.5), (4.0, 1.0)):
         model = BertForSequenceClassification.from_pretrained(tiny_teacher)
-        layers = encoder_layers(model)
+        layers = encoder_blocks(model)
         chosen = target_modules(model, ALL)
         shapes = {name: tuple(module.weight.shape) for name, module in chosen.items()}
         dense = encoder_parameter_counts(layers)["dense"]
@@ -113,7 +111,7 @@ def test_save_and_reload_give_identical_logits_and_a_smaller_file(tiny_teacher, 
     model = BertForSequenceClassification.from_pretrained(tiny_teacher).eval()
     chosen = target_modules(model, ALL)
     shapes = {name: tuple(module.weight.shape) for name, module in chosen.items()}
-    dense = encoder_parameter_counts(encoder_layers(model))["dense"]
+    dense = encoder_parameter_counts(encoder_blocks(model))["dense"]
     apply_step(model, chosen, plan_step(chosen, dense, 5.0, 0.5, "ratio", 0.9, shapes), "global")
     with torch.inference_mode():
         expected = model(**inputs(tiny_teacher)).logits
@@ -205,14 +203,3 @@ def test_bad_hybrid_options(capsys, tiny_teacher, glue_dir, tmp_path, arguments,
                         str(glue_dir), "--output", str(tmp_path / "out"), *arguments)
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "out").exists()  # refused before any training
-
-
-def test_family_without_encoder_layers(capsys, glue_dir, tmp_path):
-    path = tmp_path / "distilbert"
-    config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, num_labels=2,
-                              id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1})
-    DistilBertForSequenceClassification(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(path)
-    code, err = run_cli(capsys, "hybrid", "--teacher", str(path), "--task", "sst2", "--data-dir", str(glue_dir),
-                        "--output", str(tmp_path / "out"), "--target-ratio", "2")
-    assert_one_line_error(code, err, "cannot find the encoder layers of a DistilBertForSequenceClassification")

@@ -11,7 +11,8 @@ pre-softmax scores (masked positions, values <= -100, set to 0). Two ways to get
   (``S = c Q K^T``).
 
 Both work only for families whose attention goes through the transformers attention-function
-interface (``model._supports_attention_backend``).
+interface (``model._supports_attention_backend``); MPNet and DeBERTa-v2 get scores from
+bert_emd.families.scores on the map path instead.
 """
 
 from __future__ import annotations
@@ -61,31 +62,52 @@ AttentionInterface.register(QUERY_KEY_ATTENTION, query_key_attention_forward)
 ALL_MASK_ATTENTION_FUNCTIONS.register(QUERY_KEY_ATTENTION, sdpa_mask)
 
 
-def resolve_attention(attention: str, distance: str, layer_terms_on: bool, model_class) -> tuple[str | None, str]:
+def resolve_attention(attention: str, distance: str, layer_terms_on: bool, teacher_config) -> tuple[str | None, str]:
     """``(attn_implementation to load teacher and student with, attention path)`` for a distillation.
 
     The path is ``factorised`` (Q and K under SDPA), ``maps`` (eager score or probability maps) or
     ``none`` (no attention term). ``distance`` is the user's ``--attention-distance``: ``maps`` keeps
     eager attention for every mapping, exactly as every run before the factorised path (so old
     results reproduce); otherwise a run without an attention term keeps the models' default, fast
-    attention. An explicit ``factorised`` that cannot be served is refused rather than replaced.
+    attention. Families whose attention bypasses the interface (MPNet, DeBERTa-v2) get their scores
+    from bert_emd.families.scores on the maps path. What cannot be served is refused, never replaced.
     """
     from bert_emd.errors import BertEmdError
+    from bert_emd.families import family_of
+    from bert_emd.models import classifier_class
 
+    family = family_of(teacher_config, "teacher")
+    model_class = classifier_class(teacher_config) or _auto_classifier_class(teacher_config)
+    interface = supports_attention_functions(model_class) and family.scores == "interface"
     uses_attention = attention != "off" and layer_terms_on
-    if distance == "maps":
-        return (SCORES_ATTENTION if attention == "scores" else "eager"), ("maps" if uses_attention else "none")
-    if not uses_attention:
-        return None, "none"
-    if attention == "probs":
-        if distance == "factorised":
+    if uses_attention and attention == "scores" and not interface and family.scores != "hooks":
+        raise BertEmdError(f"--attention scores is not available for {family.name} models (bert-emd cannot read "
+                           "their pre-softmax scores); use --attention probs or --attention off")
+    if distance == "factorised" and uses_attention and (attention == "probs" or not interface):
+        if attention == "probs":
             raise BertEmdError("--attention-distance factorised needs --attention scores (probabilities are "
                                "softmax maps); use --attention-distance maps or auto")
-        return "eager", "maps"
-    if supports_attention_functions(model_class):
-        return QUERY_KEY_ATTENTION, "factorised"
-    if distance == "factorised":
-        family = getattr(model_class, "__name__", "this model")
-        raise BertEmdError(f"--attention-distance factorised is not available for {family} (its attention does "
+        raise BertEmdError(f"--attention-distance factorised is not available for {family.name} (its attention does "
                            "not go through the transformers attention interface); use --attention-distance maps")
-    return SCORES_ATTENTION, "maps"
+    if distance == "maps":
+        eager = SCORES_ATTENTION if attention == "scores" and interface else "eager"
+        return eager, ("maps" if uses_attention else "none")
+    if not uses_attention:
+        return None, "none"
+    if attention == "probs" or not interface:
+        return "eager", "maps"
+    return QUERY_KEY_ATTENTION, "factorised"
+
+
+def _auto_classifier_class(config):
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+    try:
+        return MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(config)]
+    except KeyError:
+        return None
+
+
+def saving_attention(model: nn.Module) -> str:
+    """The attention implementation a saved config should name: SDPA where the family has it."""
+    return "sdpa" if getattr(model, "_supports_sdpa", False) else "eager"

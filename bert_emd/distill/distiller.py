@@ -20,6 +20,7 @@ from bert_emd.distill.attention import QUERY_KEY_ATTENTION
 from bert_emd.distill.config import DistillConfig
 from bert_emd.distill.distances import layer_distances, masked_layers, score_distances, score_factors
 from bert_emd.distill.layer_loss import LayerMappingLoss, share_weights
+from bert_emd.families.scores import install_score_hooks
 
 STAGES = ("joint", "intermediate", "prediction")
 
@@ -51,6 +52,9 @@ class Distiller(nn.Module):
             raise ValueError("teacher and student must use the same attention function for the attention term "
                              f"(teacher {teacher.config._attn_implementation}, "
                              f"student {student.config._attn_implementation})")
+        if self.attention_loss is not None and config.attention == "scores" and not self.factorised_attention:
+            for model in (teacher, student):  # MPNet, DeBERTa-v2: scores from hooks (no-op for other families)
+                install_score_hooks(model)
         self.hidden_loss = term() if layers_on and config.hidden else None
         needs_projection = (self.hidden_loss is not None or self.embedding_term) and \
             student.config.hidden_size != teacher.config.hidden_size

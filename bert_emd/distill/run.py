@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from transformers import DataCollatorWithPadding, set_seed
 
 from bert_emd.data.loading import load_split, resolve_task, tokenize
-from bert_emd.distill.attention import resolve_attention
+from bert_emd.distill.attention import resolve_attention, saving_attention
 from bert_emd.distill.config import DistillConfig
 from bert_emd.distill.distiller import Distiller
 from bert_emd.distill.student import build_student
@@ -18,7 +18,7 @@ from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
-from bert_emd.models import classifier_class, label_names_of, load_config, load_tokenizer, load_trained_classifier
+from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import resolve_config
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
@@ -66,7 +66,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     teacher_config = load_config(config.teacher)
     task = resolve_task(config, model_labels=label_names_of(teacher_config))
     attention, path = resolve_attention(config.attention, config.attention_distance, config.mapping != "none",
-                                        classifier_class(teacher_config))
+                                        teacher_config)
     if path != "none":  # the run record names the path taken, not "auto"
         config = dataclasses.replace(config, attention_distance=path)
     teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
@@ -133,7 +133,8 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
 def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer, history, train_log, has_eval) -> dict:
     output = Path(config.output)
     student = distiller.student
-    student.set_attn_implementation("sdpa")  # saved config must not name our training-only attention function
+    # the saved config must not name our training-only attention function
+    student.set_attn_implementation(saving_attention(student))
     student.save_pretrained(output)
     tokenizer.save_pretrained(output)
     student.set_attn_implementation("eager")

@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from bert_emd.errors import BertEmdError
+from bert_emd.families import encoder_blocks, family_of, feed_forward_size, set_sizes
 from bert_emd.models import load_config, load_pretrained
 
 
@@ -40,22 +41,10 @@ def chosen_teacher_layers(init: str, student_layers: int, teacher_layers: int) -
     return [layer - 1 for layer in chosen]
 
 
-def encoder_layers(model) -> torch.nn.ModuleList:
-    """The transformer blocks of an HF encoder (``bert.encoder.layer``, ``roberta.encoder.layer`` ...)."""
-    base = getattr(model, model.base_model_prefix)
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if layers is None:
-        raise BertEmdError(f"cannot find the encoder layers of a {model.config.model_type} model "
-                           "(expected <model>.encoder.layer)")
-    return layers
-
-
 def student_config(teacher_config, layers: int, hidden: int | None, intermediate: int | None, heads: int | None):
     config = copy.deepcopy(teacher_config)
-    config.num_hidden_layers = layers
-    config.hidden_size = hidden or teacher_config.hidden_size
-    config.intermediate_size = intermediate or teacher_config.intermediate_size
-    config.num_attention_heads = heads or teacher_config.num_attention_heads
+    set_sizes(config, layers, hidden or teacher_config.hidden_size,
+              intermediate or feed_forward_size(teacher_config), heads or teacher_config.num_attention_heads)
     if config.hidden_size % config.num_attention_heads:
         raise BertEmdError(f"student hidden size {config.hidden_size} is not a multiple of its "
                            f"{config.num_attention_heads} attention heads")
@@ -78,6 +67,7 @@ def build_student(teacher, init: str, layers: int, hidden: int | None = None, in
                   heads: int | None = None, attn_implementation: str = "eager"):
     """A student classifier with ``layers`` layers: from teacher layers, random, or a pretrained path."""
     teacher_config = teacher.config
+    family_of(teacher_config, "teacher")  # a family bert-emd cannot serve is refused here, before any work
     if layers >= teacher_config.num_hidden_layers:
         raise BertEmdError(f"the student must have fewer layers than the teacher: --student-layers {layers} >= "
                            f"{teacher_config.num_hidden_layers} teacher layers")
@@ -99,7 +89,7 @@ def build_student(teacher, init: str, layers: int, hidden: int | None = None, in
 def _init_from_teacher(student, teacher, chosen: list[int]) -> None:
     """Embeddings, pooler and head where sizes allow; the ``chosen`` teacher layers into the student."""
     copy_matching(teacher, student)  # copies everything of equal name and shape (layers 0..N-1 too)
-    student_blocks, teacher_blocks = encoder_layers(student), encoder_layers(teacher)
+    student_blocks, teacher_blocks = encoder_blocks(student, "student"), encoder_blocks(teacher, "teacher")
     for student_index, teacher_index in enumerate(chosen):
         copy_matching(teacher_blocks[teacher_index], student_blocks[student_index])
 

@@ -13,28 +13,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers.masking_utils import create_bidirectional_mask
 
 from bert_emd.early_exit.heads import DESIGNS, build_head
 from bert_emd.early_exit.uncertainty import check_uncertainty, uncertainty
 from bert_emd.errors import BertEmdError
+from bert_emd.families import classifier_logits
+from bert_emd.families.steps import LayerSteps
 from bert_emd.models import load_trained_classifier
 
 SETTINGS_FILE = "early_exit.json"
 WEIGHTS_FILE = "early_exit.safetensors"
-
-
-def encoder_parts(backbone: nn.Module, name: str = "model"):
-    """(base model, embeddings, list of layers) of a BERT-style classifier, or a one-line error."""
-    base = getattr(backbone, getattr(backbone, "base_model_prefix", ""), None)
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if base is None or not hasattr(base, "embeddings") or not isinstance(layers, nn.ModuleList):
-        raise BertEmdError(f"{name}: cannot find the embeddings and encoder layers of a "
-                           f"{type(backbone).__name__}; early exit supports BERT-style encoders (BERT, RoBERTa, "
-                           "ELECTRA, ...)")
-    if not hasattr(backbone, "classifier"):
-        raise BertEmdError(f"{name}: a {type(backbone).__name__} has no `classifier` to answer at the last layer")
-    return base, base.embeddings, layers
 
 
 class EarlyExitModel(nn.Module):
@@ -46,31 +34,21 @@ class EarlyExitModel(nn.Module):
         if backbone.config.num_labels < 2:
             raise BertEmdError(f"{name} is a regressor (1 output): early exit by uncertainty needs a "
                                "classification task")
-        # (base, embeddings, layers): plain references kept outside the module registry, so that no parameter is
-        # registered twice; fails here, before any work, for a family whose layers are not found
-        self.__dict__["_parts"] = encoder_parts(backbone, name)
+        if not hasattr(backbone, "classifier"):
+            raise BertEmdError(f"{name}: a {type(backbone).__name__} has no `classifier` to answer at the last layer")
+        # the family's way of running its blocks one at a time: plain references kept outside the module registry,
+        # so that no parameter is registered twice; fails here, before any work, for a family it cannot serve
+        self.__dict__["_steps"] = LayerSteps(backbone, name)
         self.backbone = backbone.requires_grad_(False).eval()
         hidden, classes = backbone.config.hidden_size, backbone.config.num_labels
         self.settings = {"design": design, "width": width, "heads": heads, "hidden": hidden, "classes": classes,
                          "layers": backbone.config.num_hidden_layers}
         self.exits = nn.ModuleList(build_head(design, hidden, classes, width, heads)
-                                   for _ in range(len(self.layers) - 1))
-
-    @property
-    def base(self) -> nn.Module:
-        return self._parts[0]
-
-    @property
-    def embeddings(self) -> nn.Module:
-        return self._parts[1]
-
-    @property
-    def layers(self) -> nn.ModuleList:
-        return self._parts[2]
+                                   for _ in range(len(self._steps) - 1))
 
     @property
     def num_layers(self) -> int:
-        return len(self.layers)
+        return len(self._steps)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -78,28 +56,18 @@ class EarlyExitModel(nn.Module):
         return self
 
     # ----- pieces of the backbone, run one at a time
-    def embed(self, input_ids, attention_mask, token_type_ids=None):
-        states = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        mask = create_bidirectional_mask(config=self.backbone.config, inputs_embeds=states,
-                                         attention_mask=attention_mask)
-        return states, mask
-
     def final_logits(self, states: torch.Tensor) -> torch.Tensor:
         """The backbone's own classifier on a layer's hidden states (BERT: pooler + linear; RoBERTa: its head)."""
-        pooler = getattr(self.base, "pooler", None)
-        if pooler is not None and isinstance(self.backbone.classifier, nn.Linear):
-            dropout = getattr(self.backbone, "dropout", nn.Identity())
-            return self.backbone.classifier(dropout(pooler(states)))
-        return self.backbone.classifier(states)
+        return classifier_logits(self.backbone, states)
 
     def all_logits(self, input_ids, attention_mask, token_type_ids=None, layer_targets: bool = False) -> dict:
         """Every exit's logits ``[layers, batch, classes]`` (the last = the backbone's classifier); with
         ``layer_targets`` also the backbone's classifier on every layer (the teacher-layer targets)."""
         with torch.no_grad():
-            states, mask = self.embed(input_ids, attention_mask, token_type_ids)
+            states, context = self._steps.embed(input_ids, attention_mask, token_type_ids)
             hidden = []
-            for layer in self.layers:
-                states = layer(states, mask)
+            for index in range(self.num_layers):
+                states = self._steps.block(index, states, context)
                 hidden.append(states)
         exits = [head(states, attention_mask) for head, states in zip(self.exits, hidden)]
         with torch.no_grad():
@@ -117,10 +85,10 @@ class EarlyExitModel(nn.Module):
         batch = input_ids.shape[0]
         logits = torch.zeros(batch, self.settings["classes"], dtype=torch.float32, device=input_ids.device)
         exit_layer = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
-        states, mask = self.embed(input_ids, attention_mask, token_type_ids)
+        states, context = self._steps.embed(input_ids, attention_mask, token_type_ids)
         alive = torch.arange(batch, device=input_ids.device)
-        for index, layer in enumerate(self.layers):
-            states = layer(states, mask)
+        for index in range(self.num_layers):
+            states = self._steps.block(index, states, context)
             if index == self.num_layers - 1:
                 logits[alive] = self.final_logits(states).float()
                 exit_layer[alive] = index + 1
@@ -134,7 +102,7 @@ class EarlyExitModel(nn.Module):
                 if not staying.any():
                     break
                 alive, states = alive[staying], states[staying]
-                mask = mask[staying] if mask is not None else None
+                context = self._steps.keep(context, staying)
         return logits, exit_layer
 
     # ----- saving and loading

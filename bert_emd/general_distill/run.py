@@ -15,7 +15,7 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 from transformers.utils import logging as hf_logging
 
 from bert_emd.data.loading import load_split, resolve_task
-from bert_emd.distill.attention import resolve_attention
+from bert_emd.distill.attention import resolve_attention, saving_attention
 from bert_emd.distill.config import DistillConfig, LayerTermOptions
 from bert_emd.distill.distiller import Distiller
 from bert_emd.distill.run import check_pair, distill_state, parameter_count
@@ -24,7 +24,7 @@ from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore
 from bert_emd.errors import BertEmdError
 from bert_emd.general_distill.config import GeneralDistillConfig
 from bert_emd.general_distill.corpus import pack, text_lines
-from bert_emd.models import classifier_class, load_config, load_pretrained, load_tokenizer
+from bert_emd.models import load_config, load_pretrained, load_tokenizer
 from bert_emd.options import resolve_config
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
@@ -54,7 +54,7 @@ def general_distill(config: GeneralDistillConfig | str | dict | None = None, **o
     check_general_options(config)
     teacher_config = load_config(config.teacher)
     attention, path = resolve_attention(config.attention, config.attention_distance, True,
-                                        classifier_class(teacher_config))
+                                        teacher_config)
     if path != "none":
         config = dataclasses.replace(config, attention_distance=path)
     tokenizer = load_tokenizer(config.teacher)
@@ -93,7 +93,8 @@ def general_distill(config: GeneralDistillConfig | str | dict | None = None, **o
     remove_checkpoints(config)
 
     output = config.output
-    student.set_attn_implementation("sdpa")  # the saved config must not name a training-only attention function
+    # the saved config must not name a training-only attention function
+    student.set_attn_implementation(saving_attention(student))
     student.base_model.save_pretrained(output)
     tokenizer.save_pretrained(output)
     runtime = result.metrics.get("train_runtime") or float("nan")

@@ -13,12 +13,11 @@ import torch
 from torch import nn
 
 from bert_emd.errors import BertEmdError
+from bert_emd.families import BERT_LINEARS, encoder_blocks, family_of
 
-# Which Linear layers of a BERT-style encoder layer each target name covers (module paths inside a layer).
-TARGETS = {
-    "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
-    "attention_output": "attention.output.dense", "ffn_in": "intermediate.dense", "ffn_out": "output.dense",
-}
+# The Linear layers of an encoder layer that hybrid compression may factorise (their module paths per family
+# are in bert_emd.families: BERT's attention.self.query, MPNet's attention.attn.q, DistilBERT's attention.q_lin...).
+TARGETS = tuple(BERT_LINEARS)
 TARGET_GROUPS = {"attention": ("query", "key", "value", "attention_output"), "ffn": ("ffn_in", "ffn_out")}
 
 
@@ -78,28 +77,20 @@ def rank_for_energy(weight: torch.Tensor, energy: float) -> int:
     return int(torch.searchsorted(share, torch.tensor(energy, dtype=share.dtype)).item()) + 1
 
 
-def encoder_layers(model: nn.Module, name: str = "model") -> nn.ModuleList:
-    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise BertEmdError(f"{name}: cannot find the encoder layers of a {type(model).__name__}; hybrid compression "
-                           "supports BERT-style encoders (BERT, RoBERTa, ELECTRA, ...)")
-    return layers
-
-
 def target_modules(model: nn.Module, targets: list[str], name: str = "model") -> dict[str, nn.Module]:
     """Full module name -> module, for every chosen target in every encoder layer."""
-    layers = encoder_layers(model, name)
+    layers = encoder_blocks(model, name)
+    paths = family_of(model, name).linears
     prefix = next(full for full, module in model.named_modules() if module is layers)
     found = {}
     for index, layer in enumerate(layers):
         for target in targets:
-            path = TARGETS[target]
+            path = paths[target]
             try:
                 module = layer.get_submodule(path)
             except AttributeError:
                 raise BertEmdError(f"{name}: encoder layer {index} has no {path} ({target}); hybrid compression "
-                                   "supports BERT-style encoder layers") from None
+                                   f"knows the {family_of(model).name} layout as {', '.join(paths.values())}") from None
             if not isinstance(module, (nn.Linear, LowRankLinear)):
                 raise BertEmdError(f"{name}: {prefix}.{index}.{path} is a {type(module).__name__}, not a Linear layer")
             found[f"{prefix}.{index}.{path}"] = module

@@ -24,8 +24,9 @@ from bert_emd.distill.trainer import DistillTrainer
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
+from bert_emd.families import encoder_blocks
 from bert_emd.hybrid.compress import StepPlan, apply_step, chosen_nonzero, encoder_parameter_counts, plan_step
-from bert_emd.hybrid.lowrank import TARGET_GROUPS, TARGETS, as_dense, encoder_layers, target_modules
+from bert_emd.hybrid.lowrank import TARGET_GROUPS, TARGETS, as_dense, target_modules
 from bert_emd.hybrid.pruning import SCOPES
 from bert_emd.hybrid.storage import WEIGHTS, load_hybrid, save_hybrid
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
@@ -110,7 +111,7 @@ def hybrid(config: HybridConfig | str | dict | None = None, **overrides) -> dict
     teacher = load_trained_classifier(config.teacher, task, role="teacher")
     student = load_trained_classifier(config.teacher, task, role="teacher")
     tokenizer = load_tokenizer(config.teacher)
-    layers = encoder_layers(student, config.teacher)
+    layers = encoder_blocks(student, config.teacher)
     chosen = target_modules(student, targets, config.teacher)
     shapes = {name: tuple(as_dense(module)[0].shape) for name, module in chosen.items()}
     encoder_dense = encoder_parameter_counts(layers)["dense"]
@@ -135,7 +136,7 @@ def hybrid(config: HybridConfig | str | dict | None = None, **overrides) -> dict
             continue
         set_seed(config.seed + index)
         chosen = apply_step(student, chosen, plan, config.prune_scope)
-        counts = encoder_parameter_counts(encoder_layers(student))
+        counts = encoder_parameter_counts(encoder_blocks(student))
         print(f"\nstep {index}/{len(plans)}: encoder ratio {encoder_dense / counts['nonzero']:.2f}x (target "
               f"{plan.ratio:.2f}x), ranks {_rank_summary(plan)}, sparsity {plan.sparsity:.3f}", flush=True)
         record = {"step": index, "target_ratio": plan.ratio, "ranks": plan.ranks, "sparsity": plan.sparsity,
@@ -177,7 +178,7 @@ def _finish(config, task, student, teacher, tokenizer, encoder_dense, history, s
     output = Path(config.output)
     save_hybrid(student, output, tokenizer, extra={"target_ratio": config.target_ratio})
     total = sum(parameter.numel() for parameter in student.parameters())
-    counts = encoder_parameter_counts(encoder_layers(student))
+    counts = encoder_parameter_counts(encoder_blocks(student))
     teacher_total = sum(parameter.numel() for parameter in teacher.parameters())
     results = {"task": task.name, "teacher": config.teacher, "target_ratio": config.target_ratio,
                "encoder": {"teacher_parameters": encoder_dense, "stored_parameters": counts["dense"],
