@@ -44,11 +44,18 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
     }
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (``bert-emd finetune: error: ...``, exit code 2) without the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser(commands: dict) -> argparse.ArgumentParser:
     """One sub-command per entry; a name with a space ("early-exit train") is a sub-command of a group."""
-    parser = argparse.ArgumentParser(prog="bert-emd", description="Compress fine-tuned BERT-style models: "
+    parser = OneLineErrors(prog="bert-emd", description="Compress fine-tuned BERT-style models: "
                                      "BERT-EMD distillation, evaluation and deployment measures.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrors)
     groups: dict[str, argparse._SubParsersAction] = {}
     for name, (config_class, _, help_text) in commands.items():
         group, _, action = name.partition(" ")
@@ -56,7 +63,8 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
             if group not in groups:
                 actions = [other.partition(" ")[2] for other in commands if other.startswith(group + " ")]
                 holder = sub.add_parser(group, help=f"{group}: {', '.join(actions)}")
-                groups[group] = holder.add_subparsers(dest="action", required=True, metavar="ACTION")
+                groups[group] = holder.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                                      parser_class=OneLineErrors)
             command = groups[group].add_parser(action, help=help_text, description=help_text)
         else:
             command = sub.add_parser(name, help=help_text, description=help_text)

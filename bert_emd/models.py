@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from bert_emd.data.tasks import TaskSpec
@@ -42,14 +43,47 @@ def load_pretrained(loader, name: str, what: str, **kwargs):
     resolved = resolve_model(name)
     try:
         return loader.from_pretrained(resolved, **kwargs)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, SafetensorError) as error:  # missing, unreadable or truncated files
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = "local directory" if Path(resolved).exists() else "model id (not a local path, and the hub said)"
         raise BertEmdError(f"cannot load {what} from {where} '{name}': {first_line}") from None
 
 
-def load_tokenizer(name: str):
-    return load_pretrained(AutoTokenizer, name, "a tokenizer")
+# Files one of which every saved transformers tokenizer has (fast tokenizers, WordPiece, BPE, SentencePiece).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spm.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def load_tokenizer(name: str, max_length: int | None = None):
+    """The model's own tokenizer; refuses a local model directory saved without one (transformers would build an
+    almost empty tokenizer from the config and every word would become [UNK]) and a ``max_length`` the model's
+    position embeddings cannot hold."""
+    resolved = Path(resolve_model(name))
+    if resolved.is_dir() and not any((resolved / file).is_file() for file in TOKENIZER_FILES):
+        raise BertEmdError(f"'{name}' has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...): save the "
+                           "tokenizer beside the model (tokenizer.save_pretrained(DIR))")
+    tokenizer = load_pretrained(AutoTokenizer, name, "a tokenizer")
+    if max_length is not None:
+        check_max_length(max_length, load_config(name), name)
+    return tokenizer
+
+
+def position_limit(config) -> int | None:
+    """How many tokens the model's absolute position embeddings hold (None when it has none)."""
+    from bert_emd.families import FAMILIES
+
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return None
+    family = FAMILIES.get(getattr(config, "model_type", None))
+    return positions - (family.position_offset if family else 0)
+
+
+def check_max_length(max_length: int, config, name: str, flag: str = "--max-length") -> None:
+    limit = position_limit(config)
+    if limit is not None and max_length > limit:
+        raise BertEmdError(f"{flag} {max_length} is more than '{name}' can take: its position embeddings hold "
+                           f"{limit} tokens")
 
 
 def load_config(name: str):

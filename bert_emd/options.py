@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -20,9 +21,61 @@ from bert_emd.errors import BertEmdError
 T = TypeVar("T")
 
 
-def option(default: Any, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
-    """A dataclass field with help text (and optional choices) for the CLI and docs."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
+def option(default: Any, help: str, choices: tuple | None = None, cli: bool = True, at_least: float | None = None,
+           above: float | None = None, at_most: float | None = None, any_value: bool = False) -> Any:
+    """A dataclass field with help text, and what values it takes: choices, or for a number its range
+    (``at_least``/``above``/``at_most``; ``any_value=True`` says on purpose that any number goes, e.g. a seed).
+    Every source of options (CLI, config file, Python API) is checked against it in ``build_config``."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "cli": cli,
+                                                         "range": (at_least, above, at_most), "any_value": any_value})
+
+
+def _describe_range(at_least, above, at_most) -> str:
+    low = f">= {at_least:g}" if at_least is not None else (f"> {above:g}" if above is not None else None)
+    high = f"<= {at_most:g}" if at_most is not None else None
+    return " and ".join(part for part in (low, high) if part)
+
+
+def check_value(field: dataclasses.Field, kind: Any, value: Any, optional: bool) -> None:
+    """A one-line error when ``value`` is not of the field's type, not among its choices or out of its range."""
+    flag = "--" + field.name.replace("_", "-")
+    if value is None:
+        if optional or field.default is None:
+            return
+        raise BertEmdError(f"{flag} needs a value")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise BertEmdError(f"{flag} must be true or false (got {value!r})")
+        return
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise BertEmdError(f"{flag} must be a whole number (got {value!r})")
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BertEmdError(f"{flag} must be a number (got {value!r})")
+        if not math.isfinite(value):
+            raise BertEmdError(f"{flag} must be a finite number (got {value!r})")
+    if kind is str and not isinstance(value, str):
+        raise BertEmdError(f"{flag} must be a string (got {value!r})")
+    choices = field.metadata.get("choices")
+    if choices and value not in choices:
+        raise BertEmdError(f"{flag} must be one of {', '.join(map(str, choices))} (got {value!r})")
+    at_least, above, at_most = field.metadata.get("range", (None, None, None))
+    if kind in (int, float) and ((at_least is not None and value < at_least) or
+                                 (above is not None and value <= above) or (at_most is not None and value > at_most)):
+        raise BertEmdError(f"{flag} must be {_describe_range(at_least, above, at_most)} (got {value!r})")
+
+
+def check_config(config: Any) -> None:
+    """Check every field of a built config (type, choices, range)."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        annotation = hints[field.name]
+        is_union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+        optional = is_union and type(None) in typing.get_args(annotation)
+        args = [a for a in typing.get_args(annotation) if a is not type(None)] if is_union else [annotation]
+        if len(args) != 1:  # e.g. `str | list`: checked where it is parsed
+            continue
+        check_value(field, _base_type(annotation), getattr(config, field.name), optional)
 
 
 def _base_type(annotation: Any) -> Any:
@@ -43,7 +96,8 @@ def add_options(parser: argparse.ArgumentParser, config_class: type) -> None:
         kind = _base_type(hints[field.name])
         help_text = field.metadata.get("help", "")
         default = field.default if field.default is not dataclasses.MISSING else None
-        help_text = f"{help_text} (default: {default})"
+        limits = _describe_range(*field.metadata.get("range", (None, None, None)))
+        help_text = f"{help_text} (default: {default}{'; ' + limits if limits else ''})"
         kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": help_text}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -92,7 +146,9 @@ def build_config(config_class: type[T], values: dict[str, Any] | None = None, so
     unknown = sorted(set(values) - known)
     if unknown:
         raise BertEmdError(f"{source}: unknown option(s) {', '.join(unknown)} for {config_class.__name__}")
-    return config_class(**values)
+    config = config_class(**values)
+    check_config(config)
+    return config
 
 
 def resolve_config(config_class: type[T], config: T | str | Path | dict | None, overrides: dict[str, Any]) -> T:

@@ -24,23 +24,26 @@ from bert_emd.options import option
 @dataclass
 class TrainingOptions:
     output: str | None = option(None, "output directory (required)")
-    learning_rate: float = option(1e-4, "peak learning rate of AdamW")
-    epochs: float = option(3.0, "training epochs")
-    batch_size: int = option(16, "training batch size per process")
-    eval_batch_size: int = option(64, "evaluation batch size")
-    warmup: float = option(0.1, "linear warm-up: a share of all steps if < 1, else a number of steps")
+    overwrite: bool = option(False, "replace a finished output of another command or task in --output (default: "
+                                    "refused; the same command and task resumes there)")
+    learning_rate: float = option(1e-4, "peak learning rate of AdamW", above=0)
+    epochs: float = option(3.0, "training epochs", above=0)
+    batch_size: int = option(16, "training batch size per process", at_least=1)
+    eval_batch_size: int = option(64, "evaluation batch size", at_least=1)
+    warmup: float = option(0.1, "linear warm-up: a share of all steps if < 1, else a number of steps", at_least=0)
     lr_schedule: str = option("linear", "learning rate after warm-up: linear decay to 0, or constant",
                               choices=("linear", "constant"))
-    weight_decay: float = option(0.01, "AdamW weight decay")
-    seed: int = option(42, "random seed (model init, data order, dropout)")
+    weight_decay: float = option(0.01, "AdamW weight decay", at_least=0)
+    seed: int = option(42, "random seed (model init, data order, dropout)", at_least=0, at_most=2**32 - 1)
     precision: str = option("fp32", "numeric precision of training", choices=("fp32", "fp16", "bf16"))
-    gradient_accumulation: int = option(1, "batches whose gradients are summed before each optimiser step")
-    early_stopping_patience: int | None = option(None, "stop after this many evaluations without improvement")
+    gradient_accumulation: int = option(1, "batches whose gradients are summed before each optimiser step", at_least=1)
+    early_stopping_patience: int | None = option(None, "stop after this many evaluations without improvement",
+                                                 at_least=1)
     resume: bool = option(True, "continue from the last checkpoint in the output directory if there is one")
     keep_checkpoints: bool = option(False, "keep the checkpoint-* folders after a run has finished")
-    logging_steps: int = option(50, "log the training loss every N steps (TensorBoard and console)")
+    logging_steps: int = option(50, "log the training loss every N steps (TensorBoard and console)", at_least=1)
     save_steps: int = option(500, "also checkpoint every N optimiser steps (besides each epoch end), so an "
-                             "interrupted run resumes losing at most N steps")
+                             "interrupted run resumes losing at most N steps", at_least=1)
 
 
 def check_training_options(options: TrainingOptions) -> None:

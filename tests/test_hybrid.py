@@ -193,10 +193,11 @@ def test_hybrid_command_end_to_end(tiny_teacher, glue_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--target-ratio", "1"], "--target-ratio must be greater than 1"),
+    (["--target-ratio", "1"], "--target-ratio must be > 1 (got 1.0)"),
+    ([], "--target-ratio is required"),
     (["--target-ratio", "10", "--targets", "query"], "target ratio 10 is unreachable"),
     (["--target-ratio", "2", "--targets", "query,gate"], "unknown target 'gate'"),
-    (["--target-ratio", "2", "--prune-share", "1.5"], "--prune-share must lie in [0, 1]"),
+    (["--target-ratio", "2", "--prune-share", "1.5"], "--prune-share must be >= 0 and <= 1 (got 1.5)"),
 ])
 def test_bad_hybrid_options(capsys, tiny_teacher, glue_dir, tmp_path, arguments, message):
     code, err = run_cli(capsys, "hybrid", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir",

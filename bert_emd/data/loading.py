@@ -38,9 +38,9 @@ class DataOptions:
     labels: str | None = option(None, "label names of your own classification task, comma-separated "
                                 "(default: the sorted values found in the training file)")
     regression: bool = option(False, "your own files hold a regression target (a number per example)")
-    max_length: int = option(128, "maximum tokens per example; longer inputs are truncated")
-    max_train_samples: int | None = option(None, "use only the first N training examples")
-    max_eval_samples: int | None = option(None, "use only the first N examples of each evaluation split")
+    max_length: int = option(128, "maximum tokens per example; longer inputs are truncated", at_least=1)
+    max_train_samples: int | None = option(None, "use only the first N training examples", at_least=1)
+    max_eval_samples: int | None = option(None, "use only the first N examples of each evaluation split", at_least=1)
 
     @property
     def uses_own_files(self) -> bool:
@@ -51,6 +51,11 @@ def resolve_task(options: DataOptions, model_labels: tuple[str, ...] | None = No
     """The task of a run: a GLUE task by name, or a custom task for the user's own files."""
     if options.task and options.task.lower() != "custom":
         spec = get_task(options.task)
+        if options.regression or options.labels:  # they describe one's own files; a GLUE task fixes both
+            flag = "--regression" if options.regression else "--labels"
+            kind = "regression" if spec.is_regression else f"classification over ({', '.join(spec.labels)})"
+            raise BertEmdError(f"{flag} conflicts with --task {spec.name}: the task is {kind}; leave out {flag} "
+                               "(or use --task custom with your own files)")
         if options.uses_own_files and (options.text_columns or options.label_column):
             text_columns = _split_columns(options.text_columns) if options.text_columns else spec.text_columns
             return dataclasses.replace(spec, text_columns=text_columns,
@@ -116,7 +121,22 @@ def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dat
         if limit <= 0:
             raise BertEmdError(f"--max-{'train' if split == 'train' else 'eval'}-samples must be positive")
         dataset = dataset.select(range(min(limit, len(dataset))))
+    if split == "train" and not task.is_regression and len(dataset):
+        check_two_classes(task, dataset, options)
     return dataset
+
+
+def check_two_classes(task: TaskSpec, dataset: datasets.Dataset, options: DataOptions) -> None:
+    """A classification training set needs examples of at least two labels (a label-sorted file cut by
+    --max-train-samples has one: the model would learn a constant and score it as perfect)."""
+    found = sorted({label for label in dataset["label"] if label != UNLABELLED})
+    if len(found) == 1:
+        names = [task.labels[label] if isinstance(label, int) and label < len(task.labels) else str(label)
+                 for label in found]
+        cut = f" (the first {options.max_train_samples} examples)" if options.max_train_samples else ""
+        raise BertEmdError(f"the training set{cut} holds only label {', '.join(names)}: a classifier needs "
+                           f"examples of at least two labels (task labels: {', '.join(task.labels)}); shuffle the "
+                           "file or use more examples (a numeric target: --regression)")
 
 
 def _rows_from_table(task: TaskSpec, table: Table, labelled: bool, index_column: str | None) -> datasets.Dataset:

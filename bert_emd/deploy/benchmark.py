@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from bert_emd.errors import BertEmdError
-from bert_emd.models import load_trained_classifier
+from bert_emd.models import check_max_length, load_config, load_trained_classifier
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import check_output_file
 from bert_emd.runinfo import package_versions, write_json
 
 BACKENDS = ("torch-fp32", "torch-int8", "torch-int8-legacy", "ort-fp32", "ort-int8")
@@ -32,10 +33,10 @@ class BenchmarkConfig:
                                      "reference for relative speed) (required)")
     batch_sizes: str = option("1,32", "comma-separated batch sizes")
     lengths: str = option("128", "comma-separated sequence lengths")
-    threads: int = option(2, "CPU threads for PyTorch and ONNX Runtime")
+    threads: int = option(2, "CPU threads for PyTorch and ONNX Runtime", at_least=1)
     backends: str = option(",".join(BACKENDS), "comma-separated backends to measure")
-    repeats: int = option(10, "timed forward passes per setting")
-    warmup: int = option(2, "untimed forward passes per setting first")
+    repeats: int = option(10, "timed forward passes per setting", at_least=1)
+    warmup: int = option(2, "untimed forward passes per setting first", at_least=0)
     output: str | None = option(None, "write the results to this JSON file")
 
 
@@ -121,6 +122,12 @@ def benchmark(config: BenchmarkConfig | str | dict | None = None, **overrides) -
         lengths = [int(n) for n in config.lengths.split(",")]
     except ValueError:
         raise BertEmdError("--batch-sizes and --lengths take comma-separated whole numbers") from None
+    if min(batch_sizes + lengths) < 1:
+        raise BertEmdError("--batch-sizes and --lengths must be at least 1")
+    for model in config.model:  # before any measurement, so that nothing measured is lost
+        check_max_length(max(lengths), load_config(model), model, flag="--lengths")
+    if config.output:
+        check_output_file(config.output)
     if any(backend.startswith("ort-") for backend in backends):
         from bert_emd.deploy.export import require_onnx
 

@@ -20,6 +20,7 @@ from bert_emd.data.loading import DataOptions, load_split, resolve_task
 from bert_emd.errors import BertEmdError
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import writes_output
 from bert_emd.runinfo import write_json
 
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
@@ -37,10 +38,12 @@ FALLBACK_TEXTS = [
 class ExportConfig(DataOptions):
     model: str | None = option(None, "model directory to export (required)")
     output: str | None = option(None, "directory for model.onnx, the tokenizer and export_report.json (required)")
+    overwrite: bool = option(False, "replace a finished output of another command or task in --output (default: "
+                                    "refused; the same command and task resumes there)")
     int8: bool = option(False, "also write model_int8.onnx (ONNX Runtime dynamic int8 quantisation)")
-    opset: int = option(18, "ONNX opset version")
-    check_samples: int = option(64, "real examples on which ONNX Runtime is compared with PyTorch")
-    tolerance: float = option(1e-4, "largest accepted absolute logit difference of the fp32 export")
+    opset: int = option(18, "ONNX opset version (the PyTorch exporter writes 18 or later)", at_least=18)
+    check_samples: int = option(64, "real examples on which ONNX Runtime is compared with PyTorch", at_least=1)
+    tolerance: float = option(1e-4, "largest accepted absolute logit difference of the fp32 export", above=0)
 
 
 def require_onnx():
@@ -50,6 +53,14 @@ def require_onnx():
     except ImportError as error:
         raise BertEmdError(f"this command needs the optional packages {', '.join(ONNX_PACKAGES)} "
                            f"({error.name} is missing): pip install 'bert-emd[deploy]'") from None
+
+
+def written_opset(path: Path) -> int:
+    """The default-domain opset version recorded in an ONNX file."""
+    import onnx
+
+    imports = onnx.load(str(path), load_external_data=False).opset_import
+    return next(entry.version for entry in imports if entry.domain in ("", "ai.onnx"))
 
 
 class LogitsOnly(torch.nn.Module):
@@ -83,6 +94,7 @@ def onnx_logits(path: Path, encoded: dict[str, np.ndarray]) -> np.ndarray:
     return session.run(None, {name: encoded[name].astype(np.int64) for name in names})[0]
 
 
+@writes_output("export", ExportConfig)
 def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict:
     """Write ``model.onnx`` (and ``model_int8.onnx``) with the tokenizer; return the check report."""
     config = resolve_config(ExportConfig, config, overrides)
@@ -90,7 +102,7 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
         raise BertEmdError("--model and --output are required")
     onnx, _, _ = require_onnx()
     model = load_trained_classifier(config.model).eval()
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model, config.max_length)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
     input_names = [name for name in tokenizer.model_input_names if name in ("input_ids", "attention_mask",
@@ -105,6 +117,10 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
                           external_data=False)  # one self-contained file (ONNX allows that up to 2 GB)
     except Exception as error:  # the exporter's own error, shortened to its first line
         raise BertEmdError(f"ONNX export of '{config.model}' failed: {str(error).splitlines()[0]}") from None
+    written = written_opset(path)
+    if written != config.opset:  # never record an opset the file does not have
+        raise BertEmdError(f"the exporter wrote opset {written}, not the --opset {config.opset} asked for; "
+                           f"use --opset {written}")
     tokenizer.save_pretrained(output)
     model.config.save_pretrained(output)
 

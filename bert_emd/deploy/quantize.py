@@ -31,6 +31,7 @@ from bert_emd.models import (
     load_trained_classifier,
 )
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 
 
@@ -38,8 +39,10 @@ from bert_emd.runinfo import run_record, write_json
 class QuantizeConfig(DataOptions):
     model: str | None = option(None, "fine-tuned model directory to quantise (required)")
     output: str | None = option(None, "directory for the int8 model, tokenizer and results (required)")
+    overwrite: bool = option(False, "replace a finished output of another command or task in --output (default: "
+                                    "refused; the same command and task resumes there)")
     split: str = option("dev", "split on which fp32 and int8 are both scored (with --task or your files)")
-    batch_size: int = option(64, "evaluation batch size")
+    batch_size: int = option(64, "evaluation batch size", at_least=1)
 
 
 def require_torchao():
@@ -69,13 +72,14 @@ def legacy_int8(model):
                                                       dtype=torch.qint8)
 
 
+@writes_output("quantize", QuantizeConfig)
 def quantize(config: QuantizeConfig | str | dict | None = None, **overrides) -> dict:
     """Write the int8 model and, when task data is given, fp32 and int8 metrics side by side."""
     config = resolve_config(QuantizeConfig, config, overrides)
     if not config.model or not config.output:
         raise BertEmdError("--model and --output are required")
     model = load_int8(config.model)
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model, config.max_length)
     output = Path(config.output)
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)

@@ -13,10 +13,11 @@ from bert_emd.training import TrainingOptions
 @dataclass
 class StudentOptions:
     """The student's shape and start (shared with `bert-emd general-distill`)."""
-    student_layers: int | None = option(None, "number of student layers, fewer than the teacher's (required)")
-    student_hidden: int | None = option(None, "student hidden size (default: the teacher's)")
-    student_intermediate: int | None = option(None, "student feed-forward size (default: the teacher's)")
-    student_heads: int | None = option(None, "student attention heads (default: the teacher's)")
+    student_layers: int | None = option(None,
+                                        "number of student layers, fewer than the teacher's (required)", at_least=1)
+    student_hidden: int | None = option(None, "student hidden size (default: the teacher's)", at_least=1)
+    student_intermediate: int | None = option(None, "student feed-forward size (default: the teacher's)", at_least=1)
+    student_heads: int | None = option(None, "student attention heads (default: the teacher's)", at_least=1)
     student_init: str = option("teacher", "teacher: copy embeddings and evenly spaced teacher layers (first and "
                                "last kept) where sizes allow; teacher:1,2: those teacher layers (1-based); random; "
                                "or the path of a pretrained small model of the teacher's family")
@@ -42,31 +43,34 @@ class LayerTermOptions:
     weight_update: bool = option(True, "learn the layer weights by cost attention after each EMD solve")
     weight_norm: str = option("softmax", "normalise the layer weights by softmax(w / T) or w / sum(w)",
                               choices=("softmax", "sum"))
-    emd_temperature: float = option(1.0, "temperature T of the softmax weight normalisation")
+    emd_temperature: float = option(1.0, "temperature T of the softmax weight normalisation", above=0)
     separate_weights: bool = option(False, "keep attention and hidden-state layer weights apart (default: "
                                     "averaged into one shared pair after each step, as the reference)")
-    history_every: int = option(10, "record the layer weights in distill_state.json every N steps")
+    history_every: int = option(10, "record the layer weights in distill_state.json every N steps", at_least=1)
 
 
 @dataclass
 class DistillConfig(TrainingOptions, DataOptions, StudentOptions, LayerTermOptions):
     teacher: str | None = option(None, "fine-tuned teacher directory (a `bert-emd finetune` output) (required)")
     # loss
-    alpha: float = option(1.0, "share of the soft (teacher) prediction loss; 1 - alpha goes to the labels")
-    beta: float = option(0.005, "weight of the layer terms (EMD terms and embedding MSE)")
-    theta: float = option(1.0, "weight of the EMD terms inside the layer terms")
-    kd_temperature: float = option(1.0, "temperature of the soft prediction loss")
+    alpha: float = option(1.0, "share of the soft (teacher) prediction loss; 1 - alpha goes to the labels",
+                          at_least=0, at_most=1)
+    beta: float = option(0.005, "weight of the layer terms (EMD terms and embedding MSE)", at_least=0)
+    theta: float = option(1.0, "weight of the EMD terms inside the layer terms", at_least=0)
+    kd_temperature: float = option(1.0, "temperature of the soft prediction loss", above=0)
     # schedule
     schedule: str = option("joint", "joint: all terms together; two-stage: layer terms first, then prediction",
                            choices=("joint", "two-stage"))
-    intermediate_epochs: float | None = option(None, "two-stage: epochs of the layer stage (default: --epochs)")
-    prediction_epochs: float | None = option(None, "two-stage: epochs of the prediction stage (default: --epochs)")
+    intermediate_epochs: float | None = option(None, "two-stage: epochs of the layer stage (default: --epochs)",
+                                               above=0)
+    prediction_epochs: float | None = option(None, "two-stage: epochs of the prediction stage (default: --epochs)",
+                                             above=0)
     intermediate_learning_rate: float | None = option(None, "two-stage: learning rate of the layer stage "
-                                                      "(default: --learning-rate)")
+                                                      "(default: --learning-rate)", above=0)
     prediction_learning_rate: float | None = option(None, "two-stage: learning rate of the prediction stage "
-                                                    "(default: --learning-rate)")
+                                                    "(default: --learning-rate)", above=0)
     intermediate_lr_schedule: str | None = option(None, "two-stage: schedule of the layer stage, linear or "
                                                   "constant (TinyBERT: constant; default: --lr-schedule)",
                                                   choices=("linear", "constant"))
-    batch_size: int = option(32, "training batch size per process (the paper's setting)")
-    epochs: float = option(3.0, "training epochs (joint schedule)")
+    batch_size: int = option(32, "training batch size per process (the paper's setting)", at_least=1)
+    epochs: float = option(3.0, "training epochs (joint schedule)", above=0)

@@ -20,6 +20,7 @@ from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import resolve_config
+from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     callbacks,
@@ -59,6 +60,7 @@ def parameter_count(model) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
+@writes_output("distill", DistillConfig)
 def distill(config: DistillConfig | str | dict | None = None, **overrides) -> dict:
     """Distil ``config.teacher`` into a ``config.student_layers``-layer student; see ``DistillConfig``."""
     config = resolve_config(DistillConfig, config, overrides)
@@ -70,7 +72,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     if path != "none":  # the run record names the path taken, not "auto"
         config = dataclasses.replace(config, attention_distance=path)
     teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
-    tokenizer = load_tokenizer(config.teacher)
+    tokenizer = load_tokenizer(config.teacher, config.max_length)
     set_seed(config.seed)
     student = build_student(teacher, config.student_init, config.student_layers, config.student_hidden,
                             config.student_intermediate, config.student_heads, attention)

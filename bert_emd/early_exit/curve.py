@@ -38,13 +38,13 @@ class EarlyExitEvalConfig(DataOptions):
     thresholds: str = option("0,0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
                              "comma-separated uncertainty thresholds in [0, 1]")
     uncertainty: str = option("entropy", "comma-separated uncertainty measures: entropy, topk")
-    top_k: int = option(2, "topk: number of largest class probabilities used (2 <= K <= classes)")
+    top_k: int = option(2, "topk: number of largest class probabilities used (2 <= K <= classes)", at_least=2)
     max_loss: float = option(0.01, "the chosen threshold keeps the main metric within this loss of the full model "
-                             "(0.01 = 1 point)")
-    latency_samples: int = option(256, "dev examples timed per threshold (0: no latency measurement)")
+                             "(0.01 = 1 point)", at_least=0)
+    latency_samples: int = option(256, "dev examples timed per threshold (0: no latency measurement)", at_least=0)
     latency_batch_sizes: str = option("1,32", "comma-separated batch sizes of the latency measurement")
-    threads: int = option(2, "CPU threads of the latency measurement")
-    eval_batch_size: int = option(64, "batch size of the metric pass")
+    threads: int = option(2, "CPU threads of the latency measurement", at_least=1)
+    eval_batch_size: int = option(64, "batch size of the metric pass", at_least=1)
     output: str | None = option(None, "JSON file of the curve (default: MODEL/early_exit_curve.json); the PNG plot "
                                 "goes beside it")
 
@@ -90,7 +90,7 @@ def evaluate_early_exit(config: EarlyExitEvalConfig | str | dict | None = None, 
             check_uncertainty(measure, threshold, config.top_k, model.settings["classes"])
     if not measures:
         raise BertEmdError(f"--uncertainty is empty; choose from {', '.join(UNCERTAINTIES)}")
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model, config.max_length)
     collator = DataCollatorWithPadding(tokenizer)
     split = task.eval_splits[0]
     dev = tokenize(load_split(task, config, split), tokenizer, config.max_length, f"Tokenising {split}")

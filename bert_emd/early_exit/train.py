@@ -31,6 +31,7 @@ from bert_emd.evaluation.evaluate import predict_logits
 from bert_emd.evaluation.metrics import compute_metrics
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     TrainingOptions,
@@ -49,21 +50,22 @@ class EarlyExitTrainConfig(TrainingOptions, DataOptions):
     teacher: str | None = option(None, "fine-tuned model directory (a `bert-emd finetune` output) (required)")
     student_design: str = option("fastbert", "exit student: fastbert (projection, self-attention, MLP) or ramp "
                                  "(DeeBERT pooler + linear)", choices=DESIGNS)
-    student_width: int = option(128, "fastbert: width the hidden states are projected to")
-    student_heads: int = option(2, "fastbert: attention heads of the student's self-attention")
+    student_width: int = option(128, "fastbert: width the hidden states are projected to", at_least=1)
+    student_heads: int = option(2, "fastbert: attention heads of the student's self-attention", at_least=1)
     targets: str = option("final", "final: every student learns the final classifier (FastBERT); emd: students "
                           "matched to every teacher layer's target by EMD (MS-BERT)", choices=TARGETS)
-    kd_temperature: float = option(1.0, "temperature of the distillation KL")
-    label_weight: float = option(0.0, "weight of a cross-entropy term on the labels (0: self-distillation only)")
+    kd_temperature: float = option(1.0, "temperature of the distillation KL", above=0)
+    label_weight: float = option(0.0, "weight of a cross-entropy term on the labels (0: self-distillation only)",
+                                 at_least=0)
     weight_update: bool = option(False, "emd: learn the layer weights by cost attention (off by default: with "
                                  "softmax weights it puts all weight on the first student within a few steps and "
                                  "the others stop learning; uniform weights keep every student and layer in play)")
     weight_norm: str = option("softmax", "emd: normalise the layer weights by softmax(w / T) or w / sum(w)",
                               choices=("softmax", "sum"))
-    emd_temperature: float = option(1.0, "emd: temperature T of the softmax weight normalisation")
-    learning_rate: float = option(5e-4, "peak learning rate (only the small exit students train)")
-    epochs: float = option(2.0, "training epochs")
-    batch_size: int = option(32, "training batch size per process")
+    emd_temperature: float = option(1.0, "emd: temperature T of the softmax weight normalisation", above=0)
+    learning_rate: float = option(5e-4, "peak learning rate (only the small exit students train)", above=0)
+    epochs: float = option(2.0, "training epochs", above=0)
+    batch_size: int = option(32, "training batch size per process", at_least=1)
 
 
 class SelfDistiller(nn.Module):
@@ -134,6 +136,7 @@ def check_train_options(config: EarlyExitTrainConfig) -> None:
                            f"{config.student_heads}")
 
 
+@writes_output("early-exit train", EarlyExitTrainConfig)
 def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **overrides) -> dict:
     """Train exit students on ``config.teacher`` and save the early-exit model to ``config.output``."""
     config = resolve_config(EarlyExitTrainConfig, config, overrides)
@@ -143,7 +146,7 @@ def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **
         raise BertEmdError(f"task {task.display_name} is a regression task: early exit by uncertainty needs "
                            "classification")
     backbone = load_trained_classifier(config.teacher, task, role="teacher")
-    tokenizer = load_tokenizer(config.teacher)
+    tokenizer = load_tokenizer(config.teacher, config.max_length)
     set_seed(config.seed)
     model = EarlyExitModel(backbone, config.student_design, config.student_width, config.student_heads,
                            name=config.teacher)

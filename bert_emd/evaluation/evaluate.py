@@ -25,7 +25,7 @@ class EvaluateConfig(DataOptions):
     split: str = option("dev", "split to score: dev (MNLI: both dev sets), train, dev_matched, dev_mismatched")
     teacher: str | None = option(None, "teacher model: also report its metrics and the model's loyalty to it")
     output: str | None = option(None, "write the results to this JSON file")
-    batch_size: int = option(64, "evaluation batch size")
+    batch_size: int = option(64, "evaluation batch size", at_least=1)
 
 
 def predict_logits(model, tokenizer, dataset, batch_size: int = 64, description: str = "Predicting",
@@ -93,11 +93,11 @@ def evaluate(config: EvaluateConfig | str | dict | None = None, **overrides) -> 
     model_config = load_config(config.model)
     task = resolve_task(config, model_labels=label_names_of(model_config))
     model = load_trained_classifier(config.model, task)
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model, config.max_length)
     teacher = teacher_tokenizer = None
     if config.teacher:
         teacher = load_trained_classifier(config.teacher, task, role="teacher")
-        teacher_tokenizer = load_tokenizer(config.teacher)
+        teacher_tokenizer = load_tokenizer(config.teacher, config.max_length)
     results = evaluate_models(task, config, config.split, model, tokenizer, teacher, teacher_tokenizer,
                               config.batch_size)
     summary = {"task": task.name, "model": config.model, "teacher": config.teacher, "main_metric": task.main_metric,

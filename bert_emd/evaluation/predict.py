@@ -18,7 +18,7 @@ class PredictConfig(DataOptions):
     model: str | None = option(None, "model directory (or hub id) that predicts (required)")
     output: str | None = option(None, "directory for the submission TSV file(s) (required)")
     split: str = option("test", "split to predict: test (MNLI: both test sets), dev, ...")
-    batch_size: int = option(64, "prediction batch size")
+    batch_size: int = option(64, "prediction batch size", at_least=1)
 
 
 def predict(config: PredictConfig | str | dict | None = None, **overrides) -> list[Path]:
@@ -28,7 +28,7 @@ def predict(config: PredictConfig | str | dict | None = None, **overrides) -> li
         raise BertEmdError("--model and --output are required")
     task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
     model = load_trained_classifier(config.model, task)
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model, config.max_length)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
     written = []

@@ -38,16 +38,17 @@ class Family:
     scores: str = "interface"  # interface | hooks
     linears: dict = field(default_factory=lambda: dict(BERT_LINEARS))
     head: str = "auto"  # auto (BERT pooler + linear, or a head on the sequence) | context_pooler | first_token_mlp
+    position_offset: int = 0  # position ids start after the padding id (RoBERTa-style): max positions - 2 tokens
     refused: str | None = None
 
 
 FAMILIES = {
     "bert": Family("BERT"),
-    "roberta": Family("RoBERTa"),
-    "xlm-roberta": Family("XLM-RoBERTa"),
-    "camembert": Family("CamemBERT"),
+    "roberta": Family("RoBERTa", position_offset=2),
+    "xlm-roberta": Family("XLM-RoBERTa", position_offset=2),
+    "camembert": Family("CamemBERT", position_offset=2),
     "electra": Family("ELECTRA"),
-    "mpnet": Family("MPNet", scores="hooks", linears={
+    "mpnet": Family("MPNet", scores="hooks", position_offset=2, linears={
         "query": "attention.attn.q", "key": "attention.attn.k", "value": "attention.attn.v",
         "attention_output": "attention.attn.o", "ffn_in": "intermediate.dense", "ffn_out": "output.dense"}),
     "deberta-v2": Family("DeBERTa-v2", scores="hooks", head="context_pooler", linears={

@@ -11,6 +11,7 @@ from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
 from bert_emd.models import load_classifier_for_task, load_tokenizer
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     TrainingOptions,
@@ -31,12 +32,13 @@ def has_validation(config: DataOptions) -> bool:
     return bool(config.validation_file) or not config.uses_own_files
 
 
+@writes_output("finetune", FinetuneConfig)
 def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> dict:
     """Fine-tune ``config.model`` on ``config.task`` and write the model, tokenizer and results."""
     config = resolve_config(FinetuneConfig, config, overrides)
     check_training_options(config)
     task = resolve_task(config)
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model, config.max_length)
     train_raw = load_split(task, config, "train")
     eval_split = task.eval_splits[0]
     eval_raw = load_split(task, config, eval_split) if has_validation(config) else None

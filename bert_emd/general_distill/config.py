@@ -16,5 +16,5 @@ class GeneralDistillConfig(TrainingOptions, DataOptions, StudentOptions, LayerTe
                                  "fine-tuned classifier's encoder is used as it is (required)")
     corpus: list[str] | None = option(None, "plain-text file, one paragraph or sentence per line; repeat the flag "
                                       "for more files (with --task, the training split's texts are added)")
-    epochs: float = option(1.0, "passes over the packed corpus")
-    batch_size: int = option(32, "packed sequences per batch and process")
+    epochs: float = option(1.0, "passes over the packed corpus", above=0)
+    batch_size: int = option(32, "packed sequences per batch and process", at_least=1)

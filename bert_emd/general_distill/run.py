@@ -26,6 +26,7 @@ from bert_emd.general_distill.config import GeneralDistillConfig
 from bert_emd.general_distill.corpus import pack, text_lines
 from bert_emd.models import load_config, load_pretrained, load_tokenizer
 from bert_emd.options import resolve_config
+from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     callbacks,
@@ -48,6 +49,7 @@ def check_general_options(config: GeneralDistillConfig) -> None:
         raise BertEmdError("every layer term is off (--attention off --no-hidden --no-embedding)")
 
 
+@writes_output("general-distill", GeneralDistillConfig)
 def general_distill(config: GeneralDistillConfig | str | dict | None = None, **overrides) -> dict:
     """Distil ``config.teacher`` into a ``config.student_layers``-layer encoder on plain text."""
     config = resolve_config(GeneralDistillConfig, config, overrides)
@@ -57,7 +59,7 @@ def general_distill(config: GeneralDistillConfig | str | dict | None = None, **o
                                         teacher_config)
     if path != "none":
         config = dataclasses.replace(config, attention_distance=path)
-    tokenizer = load_tokenizer(config.teacher)
+    tokenizer = load_tokenizer(config.teacher, config.max_length)
     task_texts = []
     if config.task or config.uses_own_files:  # the training split's texts, labels unused
         rows = load_split(resolve_task(config), config, "train")

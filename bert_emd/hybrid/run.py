@@ -31,6 +31,7 @@ from bert_emd.hybrid.pruning import SCOPES
 from bert_emd.hybrid.storage import WEIGHTS, load_hybrid, save_hybrid
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     TrainingOptions,
@@ -49,23 +50,24 @@ class HybridConfig(TrainingOptions, DataOptions):
     teacher: str | None = option(None, "fine-tuned model directory to compress (a `bert-emd finetune` output) "
                                  "(required)")
     target_ratio: float | None = option(None, "encoder compression ratio to reach: dense encoder parameters / "
-                                        "non-zero ones, e.g. 2, 5, 10 (required)")
-    steps: int = option(3, "compression steps; the ratio rises geometrically, KD training after each")
+                                        "non-zero ones, e.g. 2, 5, 10 (required)", above=1)
+    steps: int = option(3, "compression steps; the ratio rises geometrically, KD training after each", at_least=1)
     targets: str = option("attention,ffn", "Linear layers to compress: attention, ffn, or any of "
                           + ", ".join(TARGETS))
     prune_share: float = option(0.5, "share of the compression (in log terms) done by pruning: 0 = factorisation "
-                                "only, 1 = pruning only")
+                                "only, 1 = pruning only", at_least=0, at_most=1)
     rank_by: str = option("ratio", "rank per layer from the ratio (uniform) or from --energy", choices=("ratio",
                                                                                                      "energy"))
-    energy: float = option(0.9, "rank-by energy: share of squared singular values each layer keeps")
+    energy: float = option(0.9, "rank-by energy: share of squared singular values each layer keeps", above=0, at_most=1)
     prune_scope: str = option("global", "magnitude threshold over all compressed weights or per layer",
                               choices=SCOPES)
     hidden_loss: bool = option(False, "add a one-to-one hidden-state MSE to the teacher's layers")
-    hidden_weight: float = option(1.0, "weight of the hidden-state MSE")
-    kd_temperature: float = option(1.0, "temperature of the soft prediction loss")
-    alpha: float = option(1.0, "share of the soft (teacher) prediction loss; 1 - alpha goes to the labels")
-    epochs: float = option(1.0, "KD training epochs after each compression step")
-    learning_rate: float = option(5e-5, "peak learning rate of each step's KD training")
+    hidden_weight: float = option(1.0, "weight of the hidden-state MSE", at_least=0)
+    kd_temperature: float = option(1.0, "temperature of the soft prediction loss", above=0)
+    alpha: float = option(1.0, "share of the soft (teacher) prediction loss; 1 - alpha goes to the labels",
+                          at_least=0, at_most=1)
+    epochs: float = option(1.0, "KD training epochs after each compression step", above=0)
+    learning_rate: float = option(5e-5, "peak learning rate of each step's KD training", above=0)
 
 
 def target_names(spec: str) -> list[str]:
@@ -86,14 +88,8 @@ def check_hybrid_options(config: HybridConfig) -> None:
     check_training_options(config)
     if not config.teacher:
         raise BertEmdError("--teacher is required (a fine-tuned model directory)")
-    if config.target_ratio is None or config.target_ratio <= 1:
-        raise BertEmdError(f"--target-ratio must be greater than 1 (got {config.target_ratio}); 2 halves the encoder")
-    if config.steps < 1:
-        raise BertEmdError("--steps must be at least 1")
-    if not 0.0 <= config.prune_share <= 1.0:
-        raise BertEmdError("--prune-share must lie in [0, 1]")
-    if not 0.0 < config.energy <= 1.0:
-        raise BertEmdError("--energy must lie in (0, 1]")
+    if config.target_ratio is None:  # the ranges of it and every other number are checked with the options
+        raise BertEmdError("--target-ratio is required (> 1; 2 halves the encoder)")
     if config.rank_by == "energy" and config.prune_share >= 1.0:
         raise BertEmdError("--rank-by energy factorises; it needs --prune-share below 1")
 
@@ -102,6 +98,7 @@ def step_ratios(target: float, steps: int) -> list[float]:
     return [target ** ((step + 1) / steps) for step in range(steps)]
 
 
+@writes_output("hybrid", HybridConfig)
 def hybrid(config: HybridConfig | str | dict | None = None, **overrides) -> dict:
     """Compress ``config.teacher`` to ``config.target_ratio``; see the module docstring."""
     config = resolve_config(HybridConfig, config, overrides)
@@ -110,7 +107,7 @@ def hybrid(config: HybridConfig | str | dict | None = None, **overrides) -> dict
     task = resolve_task(config, model_labels=label_names_of(load_config(config.teacher)))
     teacher = load_trained_classifier(config.teacher, task, role="teacher")
     student = load_trained_classifier(config.teacher, task, role="teacher")
-    tokenizer = load_tokenizer(config.teacher)
+    tokenizer = load_tokenizer(config.teacher, config.max_length)
     layers = encoder_blocks(student, config.teacher)
     chosen = target_modules(student, targets, config.teacher)
     shapes = {name: tuple(as_dense(module)[0].shape) for name, module in chosen.items()}
