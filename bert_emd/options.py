@@ -97,7 +97,10 @@ def add_options(parser: argparse.ArgumentParser, config_class: type) -> None:
         help_text = field.metadata.get("help", "")
         default = field.default if field.default is not dataclasses.MISSING else None
         limits = _describe_range(*field.metadata.get("range", (None, None, None)))
-        help_text = f"{help_text} (default: {default}{'; ' + limits if limits else ''})"
+        if "default:" in help_text or "(default" in help_text:  # the help already says it in words: once only
+            help_text = f"{help_text}{' (' + limits + ')' if limits else ''}"
+        else:
+            help_text = f"{help_text} (default: {default}{'; ' + limits if limits else ''})"
         kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": help_text}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

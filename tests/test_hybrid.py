@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ from bert_emd.hybrid.pruning import apply_pruning
 from bert_emd.hybrid.summary import main as summary_main
 from bert_emd.models import load_trained_classifier
 from bert_emd.runinfo import write_json
+from tests.conftest import reload_without_bert_emd
 from tests.test_bad_input import assert_one_line_error, run_cli
 
 ALL = ["query", "key", "value", "attention_output", "ffn_in", "ffn_out"]
@@ -147,6 +149,14 @@ def test_hybrid_command_end_to_end(tiny_teacher, glue_dir, tmp_path, capsys):
                  "--max-eval-samples", "16", "--output", str(tmp_path / "eval.json")]) == 0
     evaluated = json.loads((tmp_path / "eval.json").read_text())
     assert evaluated["splits"]["dev"]["metrics"] == pytest.approx(steps[1]["splits"]["dev"]["metrics"])
+    # the dense copy: plain transformers loads it and gives the compact model's logits
+    texts = [["a fine film", "a dull one"]]
+    dense_logits = np.array(reload_without_bert_emd(output / results["dense_copy"], texts)["logits"])
+    compact = load_hybrid(output)
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    with torch.no_grad():
+        compact_logits = compact(**tokenizer(*texts, padding=True, return_tensors="pt")).logits.numpy()
+    np.testing.assert_allclose(dense_logits, compact_logits, rtol=1e-4, atol=1e-5)
     results_dir = tmp_path / "results"
     # a GLUE-table EMD student of the same task (here a copy of the tiny model) is timed in the same run
     student = tmp_path / "table_work" / "sst2" / "emd-L2" / "seed1"

@@ -28,7 +28,7 @@ from bert_emd.families import encoder_blocks
 from bert_emd.hybrid.compress import StepPlan, apply_step, chosen_nonzero, encoder_parameter_counts, plan_step
 from bert_emd.hybrid.lowrank import TARGET_GROUPS, TARGETS, as_dense, target_modules
 from bert_emd.hybrid.pruning import SCOPES
-from bert_emd.hybrid.storage import WEIGHTS, load_hybrid, save_hybrid
+from bert_emd.hybrid.storage import DENSE_COPY, WEIGHTS, load_hybrid, save_dense_copy, save_hybrid
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
 from bert_emd.outputs import writes_output
@@ -174,6 +174,7 @@ def _train_step(config: HybridConfig, task, teacher, student, tokenizer, train, 
 def _finish(config, task, student, teacher, tokenizer, encoder_dense, history, seconds) -> dict:
     output = Path(config.output)
     save_hybrid(student, output, tokenizer, extra={"target_ratio": config.target_ratio})
+    save_dense_copy(student, output / DENSE_COPY, tokenizer)
     total = sum(parameter.numel() for parameter in student.parameters())
     counts = encoder_parameter_counts(encoder_blocks(student))
     teacher_total = sum(parameter.numel() for parameter in teacher.parameters())
@@ -182,6 +183,7 @@ def _finish(config, task, student, teacher, tokenizer, encoder_dense, history, s
                            "nonzero_parameters": counts["nonzero"], "ratio": encoder_dense / counts["nonzero"]},
                "model": {"teacher_parameters": teacher_total, "stored_parameters": total,
                          "nonzero_parameters": total - (counts["dense"] - counts["nonzero"])},
+               "dense_copy": DENSE_COPY,
                "size_mb": {"hybrid": (output / WEIGHTS).stat().st_size / 2**20,
                            "teacher": sum(p.stat().st_size for p in Path(config.teacher).glob("*.safetensors"))
                            / 2**20},
@@ -192,6 +194,7 @@ def _finish(config, task, student, teacher, tokenizer, encoder_dense, history, s
     write_json(output / "run_config.json", run_record("hybrid", config, task=task.name))
     print(f"hybrid model (encoder {results['encoder']['ratio']:.2f}x smaller in non-zero parameters, "
           f"{results['size_mb']['hybrid']:.1f} MB on disk vs {results['size_mb']['teacher']:.1f} MB) written to "
-          f"{output}; `bert-emd evaluate` and `bert-emd benchmark` load it")
+          f"{output}; `bert-emd evaluate` and `bert-emd benchmark` load it; a standard dense copy for plain "
+          f"transformers is in {output / DENSE_COPY}")
     return results
 

@@ -20,11 +20,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from bert_emd.errors import BertEmdError
-from bert_emd.hybrid.lowrank import LowRankLinear, replace_module
+from bert_emd.hybrid.lowrank import LowRankLinear, as_dense, replace_module
 from bert_emd.hybrid.pruning import make_permanent
 
 MANIFEST = "hybrid.json"
 WEIGHTS = "hybrid.safetensors"
+DENSE_COPY = "dense"  # a standard transformers copy beside the compact form
 
 
 def is_hybrid(directory: str | Path) -> bool:
@@ -58,6 +59,28 @@ def save_hybrid(model: nn.Module, directory: str | Path, tokenizer=None, sparse_
     (directory / MANIFEST).write_text(json.dumps({"format": 1, "factorised": factorised, "sparse": sparse,
                                                   **(extra or {})}, indent=2) + "\n")
     return directory / WEIGHTS
+
+
+def save_dense_copy(model: nn.Module, directory: str | Path, tokenizer=None) -> Path:
+    """The same model as a standard transformers directory (low-rank pairs multiplied out, pruned weights as
+    zeros): what plain ``AutoModelForSequenceClassification.from_pretrained`` loads. As large as the teacher;
+    the compact form beside it is what holds the size gain."""
+    directory = Path(directory)
+    model = copy.deepcopy(model)
+    make_permanent(model)
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LowRankLinear):
+            weight, bias = as_dense(module)
+            dense = nn.Linear(module.in_features, module.out_features, bias=bias is not None)
+            with torch.no_grad():
+                dense.weight.copy_(weight)
+                if bias is not None:
+                    dense.bias.copy_(bias)
+            replace_module(model, name, dense)
+    model.save_pretrained(directory)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(directory)
+    return directory
 
 
 def load_hybrid(directory: str | Path, **kwargs) -> nn.Module:
