@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from bert_emd.options import option
 
 @dataclass
 class TrainingOptions:
+    # a class attribute, not an option: the training split must hold two labels or more (load_split checks)
+    trains_classifier: typing.ClassVar[bool] = True
     output: str | None = option(None, "output directory (required)")
     overwrite: bool = option(False, "replace a finished output of another command or task in --output (default: "
                                     "refused; the same command and task resumes there)")

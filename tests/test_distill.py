@@ -66,6 +66,10 @@ def test_joint_distill_every_mapping(tiny_teacher, glue_dir, tmp_path, mapping):
     if mapping == "emd":  # shared weights by default: the two terms end with one pair
         assert state["attention"]["student_weights"] == state["hidden"]["student_weights"]
         assert len(state["history"]) == 4 and state["history"][-1]["step"] == 4
+        # the weights after the final step; the saved (best-epoch) model's: here the one epoch is both
+        assert state["attention"]["student_weights"] == state["history"][-1]["attention"]["student_weights"]
+        np.testing.assert_allclose(state["attention"]["saved_model_weights"]["student_weights"],
+                                   state["attention"]["student_weights"], rtol=1e-12)
         tags = tensorboard_tags(output)
         for tag in ("train/loss_prediction", "train/loss_hidden_emd", "train/loss_attention_emd",
                     "train/loss_embedding", "train/hidden_student_weight_2", "train/attention_teacher_weight_4"):

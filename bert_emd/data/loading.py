@@ -121,7 +121,7 @@ def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dat
         if limit <= 0:
             raise BertEmdError(f"--max-{'train' if split == 'train' else 'eval'}-samples must be positive")
         dataset = dataset.select(range(min(limit, len(dataset))))
-    if split == "train" and not task.is_regression and len(dataset):
+    if split == "train" and getattr(options, "trains_classifier", False) and not task.is_regression and len(dataset):
         check_two_classes(task, dataset, options)
     return dataset
 

@@ -157,13 +157,19 @@ def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer,
 
 
 def distill_state(config: DistillConfig, distiller: Distiller, history: list) -> dict:
-    """Final layer weights, the last step's cost/flow/weights for each term, and the weight history."""
+    """Layer weights after the final training step and those of the saved model, the last step's
+    cost/flow/weights for each term, and the weight history (which always holds the final step)."""
     state: dict = {"mapping": config.mapping, "shared_weights": not config.separate_weights,
-                   "weight_norm": config.weight_norm, "emd_temperature": config.emd_temperature}
+                   "weight_norm": config.weight_norm, "emd_temperature": config.emd_temperature,
+                   "weights_note": "student_weights / teacher_weights: after the final training step; "
+                                   "saved_model_weights: those of the checkpoint the Trainer restored at the end "
+                                   "(with a dev set: the best epoch by the task's main metric)"}
+    final = history[-1] if history else {}
     for name, term in (("attention", distiller.attention_loss), ("hidden", distiller.hidden_loss)):
         if term is None:
             continue
-        entry = {"student_weights": term.student_weights.tolist(), "teacher_weights": term.teacher_weights.tolist()}
+        saved = {"student_weights": term.student_weights.tolist(), "teacher_weights": term.teacher_weights.tolist()}
+        entry = {**final.get(name, saved), "saved_model_weights": saved}
         record = term.last_step_record()
         if record is not None:
             entry["last_step"] = {key: value.tolist() for key, value in record.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 
 from bert_emd.data.loading import DataOptions
@@ -12,6 +13,7 @@ from bert_emd.training import TrainingOptions
 
 @dataclass
 class GeneralDistillConfig(TrainingOptions, DataOptions, StudentOptions, LayerTermOptions):
+    trains_classifier: typing.ClassVar[bool] = False  # task texts only, labels unused
     teacher: str | None = option(None, "pre-trained encoder to distil: minilm-l6, a directory or a hub id; a "
                                  "fine-tuned classifier's encoder is used as it is (required)")
     corpus: list[str] | None = option(None, "plain-text file, one paragraph or sentence per line; repeat the flag "
