@@ -114,8 +114,8 @@ def claimed_output(output: str | Path | None, command: str, task: str | None = N
     try:
         _check_finished(path, command, task, overwrite)
         yield
-    except BertEmdError:
-        if created:
+    except BertEmdError as error:
+        if created and not error.keep_output:
             shutil.rmtree(path, ignore_errors=True)
         raise
     finally:

@@ -262,3 +262,27 @@ def test_a_finished_output_of_another_command_needs_overwrite(places, tmp_path):
     assert record["command"] == "distill"
     assert (output / "distill_state.json").is_file() and not (output / LOCK_FILE).exists()
     assert os.listdir(output)
+
+
+def test_a_failed_command_removes_only_the_output_it_created(tmp_path):
+    from bert_emd.outputs import claimed_output
+
+    new = tmp_path / "new"
+    with pytest.raises(BertEmdError):
+        with claimed_output(new, "export"):
+            (new / "half.onnx").write_text("partial")
+            raise BertEmdError("failed halfway")
+    assert not new.exists()
+    kept = tmp_path / "kept"
+    with pytest.raises(BertEmdError):
+        with claimed_output(kept, "export"):
+            (kept / "export_report.json").write_text("{}")
+            raise BertEmdError("logits differ (report in export_report.json)", keep_output=True)
+    assert sorted(p.name for p in kept.iterdir()) == ["export_report.json"]  # the report stays, the lock goes
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    with pytest.raises(BertEmdError):
+        with claimed_output(existing, "finetune"):
+            raise BertEmdError("bad label")
+    assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]  # not created here: left as it was

@@ -132,11 +132,11 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
     report = {"model": config.model, "examples": len(texts_a), "input_names": input_names, "opset": config.opset,
               "tolerance": config.tolerance, "files": {}}
     report["files"]["model.onnx"] = _compare(path, encoded, reference)
-    if report["files"]["model.onnx"]["max_abs_diff"] > config.tolerance:
+    if not report["files"]["model.onnx"]["max_abs_diff"] <= config.tolerance:  # NaN fails too
         write_json(output / "export_report.json", report)
         difference = report["files"]["model.onnx"]["max_abs_diff"]
         raise BertEmdError(f"ONNX Runtime logits differ from PyTorch by {difference:.2e} > tolerance "
-                           f"{config.tolerance:g} (report in {output / 'export_report.json'})")
+                           f"{config.tolerance:g} (report in {output / 'export_report.json'})", keep_output=True)
     if config.int8:
         int8_path = output / "model_int8.onnx"
         quantize_onnx_int8(onnx, path, int8_path)
