@@ -203,3 +203,23 @@ def test_general_rows_start_from_one_shared_general_student(tiny_bert, glue_dir,
         assert config["student_init"] == start, row
     with pytest.raises(BertEmdError, match="leave out distill.student_init"):
         experiment(**{**options, "rows": [{**rows[0], "distill": {"student_init": "random"}}]})
+
+
+def test_dry_run_estimates_the_time_left_from_recorded_step_rates(capsys, tiny_bert, glue_dir, tmp_path):
+    results = tmp_path / "r" / "est"
+    finished = results / "runs" / "rte" / "none-L2" / "seed1"  # one run recorded: 2.0 s per step
+    finished.mkdir(parents=True)
+    (finished / "eval_results.json").write_text(json.dumps({"task": "rte", "train": {
+        "joint": {"runtime_s": 100.0, "steps": 50}}}))
+    (finished / "run_config.json").write_text(json.dumps({"config": {"student_layers": 2}}))
+    (results / "teachers" / "rte").mkdir(parents=True)
+    (results / "teachers" / "rte" / "wall_clock.json").write_text(json.dumps({"seconds": 30.0}))
+    summary = experiment(name="est", tasks="rte", methods="none,emd", seeds="1,2", teacher_model=str(tiny_bert),
+                                  data_dir=str(glue_dir), work_dir=str(tmp_path / "w"),
+                                  results_dir=str(tmp_path / "r"), max_train_samples=64, dry_run=True,
+                                  distill={"batch_size": 16, "epochs": 2.0})
+    # three runs left (none seed 2, emd seeds 1 and 2), each 64 / 16 x 2 = 8 steps x 2.0 s; the teacher 30 s
+    assert summary["done"] == 1 and summary["without_estimate"] == 0
+    assert summary["estimated_seconds"] == pytest.approx(30.0 + 3 * 8 * 2.0)
+    out = capsys.readouterr().out
+    assert "8 steps x 2.00 s from 1 rte L2 run(s)" in out and "estimated time left" in out

@@ -212,10 +212,7 @@ class Experiment:
         print(f"experiment {self.config.name}: {len(self.tasks)} task(s), {len(self.rows)} row(s), {len(runs)} student "
               f"run(s), {len(done)} already finished", flush=True)
         if self.config.dry_run:
-            for task, row, seed in runs:
-                state = "done " if self.is_done(task, row, seed) else "to do"
-                print(f"  {state}  {task:6s} {row.name:20s} seed {seed}")
-            return {"runs": len(runs), "done": len(done)}
+            return self.dry_run(runs, done)
         if self.config.report_only:
             return self.finish()
         started = time.time()
@@ -230,6 +227,32 @@ class Experiment:
             print(f"\n{len(remaining)} run(s) trained; no report (--no-report): build it with --report-only")
             return {"runs": len(runs), "done": len(runs)}
         return self.finish()
+
+    def dry_run(self, runs: list, done: list) -> dict:
+        """List every run, and for those left an estimate of their time from the recorded step rates."""
+        from bert_emd.experiment.estimate import Estimator, format_duration
+
+        estimator = Estimator(self)
+        total, unknown = 0.0, 0
+        for task in self.tasks:
+            seconds = estimator.teacher(task)
+            if seconds:
+                print(f"  to do  {task:6s} teacher              ~{format_duration(seconds)} (its recorded wall-clock)")
+            total += seconds or 0.0
+            unknown += seconds is None
+        for task, row, seed in runs:
+            if (task, row, seed) in done:
+                print(f"  done   {task:6s} {row.name:20s} seed {seed}")
+                continue
+            seconds, how = estimator.student(task, row, seed)
+            print(f"  to do  {task:6s} {row.name:20s} seed {seed}  ~{format_duration(seconds)} ({how})")
+            total += seconds or 0.0
+            unknown += seconds is None
+        left = len(runs) - len(done)
+        note = f"; {unknown} run(s) without an estimate" if unknown else ""
+        print(f"estimated time left: {format_duration(total)} for {left} student run(s) and the teachers to train, "
+              f"one job at a time at the recorded runs' threads{note}")
+        return {"runs": len(runs), "done": len(done), "estimated_seconds": total, "without_estimate": unknown}
 
     def finish(self) -> dict:
         """Latency, table and plots from every record there is (also after a partial run)."""

@@ -1,0 +1,133 @@
+"""Time estimates for `bert-emd experiment --dry-run`, from the step rates of the runs already recorded.
+
+A student run's time is its planned optimiser steps (training examples / batch size x epochs, per stage;
+augmented rows: the augmented file's size, or originals x (1 + N) before it exists) times the median
+seconds per step of finished runs of the same task and depth (else the same depth on any task, else
+the same task at any depth scaled by depth). A teacher or general student still to train is estimated
+from the recorded wall-clock of the same task's teacher or the same depth's general student. The
+estimate holds for the machine and threads the records were made on; it says how many records it used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from bert_emd.data.loading import DataOptions, load_split, resolve_task
+
+
+@dataclass
+class Rate:
+    task: str
+    layers: int
+    seconds_per_step: float
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def recorded_rates(results: Path) -> list[Rate]:
+    """Seconds per optimiser step of every finished student record under ``results/runs``."""
+    rates = []
+    for record in sorted((results / "runs").glob("*/*/seed*/eval_results.json")):
+        results_file, run = _read(record), _read(record.parent / "run_config.json")
+        if not results_file or not run:
+            continue
+        stages = [stage for stage in (results_file.get("train") or {}).values() if isinstance(stage, dict)]
+        seconds = sum(stage.get("runtime_s") or 0 for stage in stages)
+        steps = sum(stage.get("steps") or 0 for stage in stages)
+        if seconds > 0 and steps > 0:
+            rates.append(Rate(results_file.get("task", record.parts[-4]), run["config"]["student_layers"],
+                              seconds / steps))
+    return rates
+
+
+def seconds_per_step(rates: list[Rate], task: str, layers: int) -> tuple[float | None, str]:
+    same = [rate.seconds_per_step for rate in rates if rate.task == task and rate.layers == layers]
+    if same:
+        return statistics.median(same), f"{len(same)} {task} L{layers} run(s)"
+    depth = [rate.seconds_per_step for rate in rates if rate.layers == layers]
+    if depth:
+        return statistics.median(depth), f"{len(depth)} L{layers} run(s) of other tasks"
+    scaled = [rate.seconds_per_step * layers / rate.layers for rate in rates if rate.task == task]
+    if scaled:
+        return statistics.median(scaled), f"{len(scaled)} {task} run(s), scaled by depth"
+    return None, "no finished run to go by"
+
+
+class Estimator:
+    def __init__(self, experiment):
+        self.experiment = experiment
+        self.rates = recorded_rates(experiment.results)
+        self._sizes: dict[str, int] = {}
+        self._generals: set[Path] = set()
+
+    def training_examples(self, task: str, row) -> int:
+        config = self.experiment.config
+        if row.augment is not None:
+            path = self.experiment.augmented_file(task, row)
+            manifest = _read(path.with_name(path.name + ".manifest.json"))
+            if manifest and manifest.get("counts", {}).get("written"):
+                return int(manifest["counts"]["written"])
+            return self._original_count(task) * (1 + int(dict(row.augment).get("num_augmented") or 0))
+        count = self._original_count(task)
+        return min(count, config.max_train_samples) if config.max_train_samples else count
+
+    def _original_count(self, task: str) -> int:
+        if task not in self._sizes:
+            options = DataOptions(task=task, data_dir=self.experiment.config.data_dir)
+            self._sizes[task] = len(load_split(resolve_task(options), options, "train"))
+        return self._sizes[task]
+
+    def planned_steps(self, task: str, row, seed: int) -> int:
+        options = self.experiment.student_options(task, row, seed)
+        batch = int(options.get("batch_size") or 32) * int(options.get("gradient_accumulation") or 1)
+        per_epoch = math.ceil(self.training_examples(task, row) / batch)
+        if options.get("schedule", "joint") == "joint":
+            epochs = [float(options.get("epochs") or 3.0)]
+        else:
+            default = float(options.get("epochs") or 3.0)
+            epochs = [float(options.get("intermediate_epochs") or default),
+                      float(options.get("prediction_epochs") or default)]
+        return sum(math.ceil(per_epoch * value) for value in epochs)
+
+    def student(self, task: str, row, seed: int) -> tuple[float | None, str]:
+        rate, source = seconds_per_step(self.rates, task, row.layers)
+        steps = self.planned_steps(task, row, seed)
+        if rate is None:
+            return None, f"{steps} steps; {source}"
+        extra = 0.0
+        folder = self.experiment.general_dir(row) if row.general is not None else None
+        if folder is not None and folder not in self._generals and \
+                not (folder / "general_distill_results.json").is_file():
+            self._generals.add(folder)  # made once, for the first run that needs it
+            extra = self.general(row) or 0.0
+        return rate * steps + extra, f"{steps} steps x {rate:.2f} s from {source}" + \
+            (" + the general stage" if extra else "")
+
+    def general(self, row) -> float | None:
+        folders = (self.experiment.results / "general").glob(f"L{row.layers}-*/wall_clock.json")
+        records = [_read(path) for path in folders]
+        seconds = [record["seconds"] for record in records if record]
+        return statistics.median(seconds) if seconds else None
+
+    def teacher(self, task: str) -> float | None:
+        if (self.experiment.teacher_dir(task) / "eval_results.json").is_file():
+            return 0.0
+        record = _read(self.experiment.results / "teachers" / task / "wall_clock.json")
+        return record["seconds"] if record else None
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
