@@ -66,7 +66,8 @@ def _folder_mb(paths) -> float:
 def _runners(name: str, model, backends: list[str], threads: int, scratch: Path) -> dict:
     """backend -> (callable on numpy inputs, size on disk in MB, input names it takes)."""
     runners = {}
-    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if model.config.type_vocab_size > 1 else [])
+    token_types = getattr(model.config, "type_vocab_size", 0) > 1  # MPNet and DistilBERT have none
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if token_types else [])
 
     def torch_runner(module):
         def run(inputs):
