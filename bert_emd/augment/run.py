@@ -51,14 +51,6 @@ def check_augment_options(config: AugmentConfig, task_name: str) -> int:
         raise BertEmdError(f"--output {output}: {output.parent} is not a directory")
     count = config.num_augmented if config.num_augmented is not None else \
         AUGMENTED_PER_TASK.get(task_name, DEFAULT_AUGMENTED)
-    if count < 1:
-        raise BertEmdError(f"--num-augmented must be at least 1, got {count}")
-    if not 0.0 < config.replace_prob <= 1.0:
-        raise BertEmdError(f"--replace-prob must lie in (0, 1], got {config.replace_prob}")
-    if config.candidates < 1:
-        raise BertEmdError(f"--candidates must be at least 1, got {config.candidates}")
-    if config.vocabulary_size < 1 or config.mlm_batch_size < 1:
-        raise BertEmdError("--vocabulary-size and --mlm-batch-size must be at least 1")
     return count
 
 

@@ -118,8 +118,6 @@ def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dat
         dataset = _from_hub(task, split)
     limit = options.max_train_samples if split == "train" else options.max_eval_samples
     if limit is not None:
-        if limit <= 0:
-            raise BertEmdError(f"--max-{'train' if split == 'train' else 'eval'}-samples must be positive")
         dataset = dataset.select(range(min(limit, len(dataset))))
     if split == "train" and getattr(options, "trains_classifier", False) and not task.is_regression and len(dataset):
         check_two_classes(task, dataset, options)

@@ -39,13 +39,6 @@ def check_distill_options(config: DistillConfig) -> None:
         raise BertEmdError("--teacher is required (a fine-tuned teacher directory)")
     if not config.student_layers:
         raise BertEmdError("--student-layers is required")
-    if config.beta < 0 or config.theta < 0 or not 0.0 <= config.alpha <= 1.0:
-        raise BertEmdError("--alpha must lie in [0, 1]; --beta and --theta must not be negative")
-    if config.kd_temperature <= 0 or config.emd_temperature <= 0:
-        raise BertEmdError("--kd-temperature and --emd-temperature must be positive")
-    for name in ("intermediate_epochs", "prediction_epochs", "intermediate_learning_rate", "prediction_learning_rate"):
-        if getattr(config, name) is not None and getattr(config, name) <= 0:
-            raise BertEmdError(f"--{name.replace('_', '-')} must be positive")
 
 
 def check_pair(teacher, student, config: DistillConfig) -> None:

@@ -127,10 +127,6 @@ def check_train_options(config: EarlyExitTrainConfig) -> None:
     check_training_options(config)
     if not config.teacher:
         raise BertEmdError("--teacher is required (a fine-tuned model directory)")
-    if config.kd_temperature <= 0 or config.emd_temperature <= 0:
-        raise BertEmdError("--kd-temperature and --emd-temperature must be positive")
-    if config.label_weight < 0:
-        raise BertEmdError("--label-weight must not be negative")
     if config.student_design == "fastbert" and config.student_width % config.student_heads:
         raise BertEmdError(f"--student-width {config.student_width} must be a multiple of --student-heads "
                            f"{config.student_heads}")

@@ -16,6 +16,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert_emd.augment.run import manifest_path
 from bert_emd.data.loading import DataOptions, load_split, resolve_task
 
 
@@ -73,7 +74,7 @@ class Estimator:
         config = self.experiment.config
         if row.augment is not None:
             path = self.experiment.augmented_file(task, row)
-            manifest = _read(path.with_name(path.name + ".manifest.json"))
+            manifest = _read(manifest_path(path))
             if manifest and manifest.get("counts", {}).get("written"):
                 return int(manifest["counts"]["written"])
             return self._original_count(task) * (1 + int(dict(row.augment).get("num_augmented") or 0))
