@@ -223,3 +223,32 @@ def test_dry_run_estimates_the_time_left_from_recorded_step_rates(capsys, tiny_b
     assert summary["estimated_seconds"] == pytest.approx(30.0 + 3 * 8 * 2.0)
     out = capsys.readouterr().out
     assert "8 steps x 2.00 s from 1 rte L2 run(s)" in out and "estimated time left" in out
+
+
+def test_per_task_seeds_and_only_some_rows(capsys, tiny_bert, glue_dir, tmp_path):
+    config = tmp_path / "table.yaml"
+    config.write_text(f"name: cli\ntasks: [rte, mrpc]\nmethods: [none]\nseeds: [1, 2]\nteacher_model: {tiny_bert}\n"
+                      "rows:\n  - {methods: [emd, skip], student_layers: 3, seeds: {mrpc: [3]}}\n"
+                      f"data_dir: {glue_dir}\nwork_dir: {tmp_path / 'w'}\nresults_dir: {tmp_path / 'r'}\n")
+    assert main(["experiment", "--config", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # none-L2: 2 tasks x 2 seeds; emd-L3 and skip-L3: rte at the default seeds 1, 2 and mrpc at seed 3 only
+    assert "2 task(s), 3 row(s), 10 student run(s)" in out
+    assert "to do  mrpc   emd-L3               seed 3" in out and "mrpc   emd-L3               seed 1" not in out
+    assert "to do  rte    skip-L3              seed 2" in out
+    assert main(["experiment", "--config", str(config), "--dry-run", "--only", "emd-L3"]) == 0
+    out = capsys.readouterr().out
+    assert "3 row(s), 3 student run(s)" in out and "skip-L3" not in out and "none-L2" not in out
+    assert main(["experiment", "--config", str(config), "--dry-run", "--only", "emd-L9"]) == 2
+    assert "--only: no row emd-L9" in capsys.readouterr().err
+
+
+def test_a_task_with_every_run_finished_needs_no_teacher(finished, monkeypatch):
+    options, _, _ = finished
+    # the records are all there, the models (work dir) are not: mrpc's teacher is neither trained nor estimated
+    options = {**options, "tasks": "mrpc", "work_dir": options["work_dir"] + "-elsewhere"}
+    monkeypatch.setattr(runner_module.Experiment, "ensure_teacher", lambda self, task: pytest.fail("teacher needed"))
+    summary = experiment(**options, dry_run=True)
+    assert summary["runs"] == 5 and summary["done"] == 5 and summary["estimated_seconds"] == 0.0
+    monkeypatch.setattr(runner_module.Experiment, "finish", lambda self: {"report": True})
+    assert experiment(**options) == {"report": True}

@@ -26,7 +26,9 @@ class ExperimentConfig:
     student_layers: str | list = option("2", "comma-separated student depths; every depth x method is a row")
     seeds: str | list = option("1,2,3", "comma-separated seeds of every student row")
     rows: list | None = option(None, "config file only: more rows, each a mapping with methods, student_layers and "
-                               "optionally tasks, seeds, label (row name suffix), distill (option overrides) and "
+                               "optionally tasks, seeds (a list, or a mapping task -> list for the tasks whose "
+                               "seeds differ from their default), label (row name suffix), distill (option "
+                               "overrides) and "
                                "augment (`bert-emd augment` options: the row trains on augmented data, one file "
                                "per task and settings, made once) and general (`bert-emd general-distill` "
                                "options: the row's students start from a general student of the teacher model, "
@@ -48,6 +50,8 @@ class ExperimentConfig:
     latency_length: int = option(128, "sequence length of the latency measurement", at_least=1)
     threads: int = option(2, "CPU threads of the latency measurement", at_least=1)
     latency_repeats: int = option(10, "timed forward passes per model", at_least=1)
+    only: str | list | None = option(None, "comma-separated row names (e.g. emd-L3,emd-L3-aug10): work on these rows "
+                                     "only this time (the report still shows every row)")
     dry_run: bool = option(False, "list the runs (done / to do) and stop")
     report_only: bool = option(False, "train nothing: latency, table and plots from the records there are")
     report: bool = option(True, "after training, measure latency and write table and plots (--no-report: train "
@@ -79,6 +83,7 @@ class Row:
     label: str = ""
     augment: tuple[tuple[str, object], ...] | None = None  # None: the task's own training data
     general: tuple[tuple[str, object], ...] | None = None  # None: --student-init as the distill options say
+    task_seeds: tuple[tuple[str, tuple[int, ...]], ...] = ()  # per task, seeds other than ``seeds``
 
     @property
     def name(self) -> str:
@@ -125,7 +130,7 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
                                    "leave out distill.student_init")
             general = tuple(sorted((key, tuple(value) if isinstance(value, list) else value)
                                    for key, value in (spec["general"] or {}).items()))
-        seeds = tuple(as_list(spec["seeds"], int)) if spec.get("seeds") else None
+        seeds, task_seeds = row_seeds(spec.get("seeds"), row_tasks, f"rows[{index - 1}].seeds")
         for layers in as_list(spec.get("student_layers", "2"), int):
             if layers < 1:
                 raise BertEmdError("student layers must be at least 1")
@@ -133,12 +138,37 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
                 if mapping not in MAPPINGS:
                     raise BertEmdError(f"unknown method {mapping!r}; choose from {', '.join(MAPPINGS)}")
                 rows.append(Row(mapping, layers, tuple(row_tasks), seeds, tuple(sorted(overrides.items())),
-                                str(spec.get("label", "")), augment, general))
+                                str(spec.get("label", "")), augment, general, task_seeds))
     names = [row.name for row in rows]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise BertEmdError(f"row(s) {', '.join(repeated)} appear twice; give one of them a label")
     return rows
+
+
+def row_seeds(value, tasks: list[str], where: str) -> tuple[tuple[int, ...] | None, tuple]:
+    """A row's ``seeds``: a list for all its tasks, or a mapping task -> list (other tasks: their default)."""
+    if not value:
+        return None, ()
+    if not isinstance(value, dict):
+        return tuple(as_list(value, int)), ()
+    named = {get_task(task).name: tuple(as_list(seeds, int)) for task, seeds in value.items()}
+    empty = sorted(task for task, seeds in named.items() if not seeds)
+    if empty:
+        raise BertEmdError(f"{where}: no seeds for {', '.join(empty)}")
+    return None, tuple(sorted((task, seeds) for task, seeds in named.items() if task in tasks))
+
+
+def select_rows(rows: list[Row], only) -> list[Row]:
+    """The rows named by --only (every row when it is not given)."""
+    names = as_list(only)
+    if not names:
+        return rows
+    known = [row.name for row in rows]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise BertEmdError(f"--only: no row {', '.join(unknown)} among the tasks chosen; rows: {', '.join(known)}")
+    return [row for row in rows if row.name in names]
 
 
 def task_setting(config: ExperimentConfig, task: str, key: str, default=None):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bert_emd.data.tasks import get_task
 from bert_emd.errors import BertEmdError
-from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_experiment, task_setting
+from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_experiment, select_rows, task_setting
 from bert_emd.experiment.table import build_table, format_table
 from bert_emd.options import resolve_config, to_dict
 from bert_emd.runinfo import package_versions, write_json
@@ -32,18 +32,22 @@ class Experiment:
         self.config = config
         self.rows = check_experiment(config)
         self.tasks = [get_task(name).name for name in as_list(config.tasks)]
+        self.selected = select_rows(self.rows, config.only)  # the rows to train this time
         self.work = Path(config.work_dir) / config.name
         self.results = Path(config.results_dir) / config.name
 
     # ----- the plan
     def seeds(self, task: str, row: Row | None = None) -> list[int]:
+        if row is not None and task in dict(row.task_seeds):
+            return list(dict(row.task_seeds)[task])
         if row is not None and row.seeds:
             return list(row.seeds)
         return as_list(task_setting(self.config, task, "seeds") or self.config.seeds, int)
 
     def student_runs(self) -> list[tuple[str, Row, int]]:
-        """Every (task, row, seed), first seeds first: a partial run still gives a whole one-seed table."""
-        runs = [(task, row, seed) for task in self.tasks for row in self.rows if task in row.tasks
+        """Every (task, row, seed) of the selected rows, first seeds first: a partial run still gives a whole
+        one-seed table."""
+        runs = [(task, row, seed) for task in self.tasks for row in self.selected if task in row.tasks
                 for seed in self.seeds(task, row)]
         rank = {run: self.seeds(run[0], run[1]).index(run[2]) for run in runs}
         return sorted(runs, key=lambda run: rank[run])  # stable: task and row order kept within a seed rank
@@ -217,7 +221,7 @@ class Experiment:
             return self.finish()
         started = time.time()
         remaining = [run for run in runs if run not in done]
-        for task in self.tasks:  # every teacher first: the table's reference row, and a fault shows early
+        for task in self.teacher_tasks(remaining):  # teachers first: a fault shows early
             self.ensure_teacher(task)
         for number, (task, row, seed) in enumerate(remaining, start=1):
             print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
@@ -228,13 +232,19 @@ class Experiment:
             return {"runs": len(runs), "done": len(runs)}
         return self.finish()
 
+    def teacher_tasks(self, remaining: list) -> list[str]:
+        """The tasks whose teacher is needed: those with a student run left (a finished task's teacher record
+        is what the table shows, so its model need not be there)."""
+        needed = {task for task, _, _ in remaining}
+        return [task for task in self.tasks if task in needed]
+
     def dry_run(self, runs: list, done: list) -> dict:
         """List every run, and for those left an estimate of their time from the recorded step rates."""
         from bert_emd.experiment.estimate import Estimator, format_duration
 
         estimator = Estimator(self)
         total, unknown = 0.0, 0
-        for task in self.tasks:
+        for task in self.teacher_tasks([run for run in runs if run not in done]):
             seconds = estimator.teacher(task)
             if seconds:
                 print(f"  to do  {task:6s} teacher              ~{format_duration(seconds)} (its recorded wall-clock)")
