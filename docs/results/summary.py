@@ -1,0 +1,165 @@
+"""The short summary on top of the README's results: the best student per teacher, depth and task, and the
+score-against-speed front of every method (distilled students, LadaBERT hybrid, MS-BERT early exit).
+
+    .venv/bin/python docs/results/summary.py   # prints the table; writes summary.md, summary.json, front.png
+
+Reads only committed records: each results table's ``table.json`` (dev scores per row, mean over its seeds;
+a task's score is the mean of its metrics, e.g. MRPC F1 and accuracy) and the latency records: the
+glue_table's ``deploy_speed.json`` (``glue_table/deploy_speed.sh``: teacher and one student per depth in
+turn in one run, PyTorch fp32 and ONNX Runtime int8, batch 32 x 128, 2 threads; without it ``latency.json``,
+fp32 only) for MiniLM, and ``mpnet_table/benchmark.json`` (batch 8 x 128) for MPNet. "Best" is the highest mean among every
+row of that depth, so a one-seed row can win by luck: the cell names the row and its number of seeds.
+"""
+
+import json
+import statistics
+from pathlib import Path
+
+RESULTS = Path(__file__).parent
+TASK_NAMES = {"sst2": "SST-2", "cola": "CoLA", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B"}
+TABLES = {  # results folder -> teacher
+    "glue_table": "MiniLM-L6 (6 layers, 22.7M)",
+    "mpnet_table": "MPNet-12 (12 layers, 109.5M)",
+}
+SPEED = {  # results folder -> (`bert-emd benchmark` record, setting): first model the teacher
+    "glue_table": ("deploy_speed.json", "batch32_len128"),
+    "mpnet_table": ("benchmark.json", "batch8_len128"),
+}
+
+
+def read(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def speedups(folder: str) -> dict:
+    """Per depth ('teacher', 'L2', ...): fp32 and int8 (ONNX Runtime) speedups against the fp32 teacher."""
+    source, setting = SPEED[folder]
+    bench = read(RESULTS / folder / source)
+    out: dict = {}
+    if bench:
+        first = bench["models"][0]["backends"]["torch-fp32"]["settings"][setting]["p50_ms"]
+        for index, entry in enumerate(bench["models"]):
+            key = "teacher" if index == 0 else f"L{entry['layers']}"
+            int8 = entry["backends"].get("ort-int8", {}).get("settings", {}).get(setting)
+            out.setdefault(key, {"fp32": first / entry["backends"]["torch-fp32"]["settings"][setting]["p50_ms"],
+                                 "int8": first / int8["p50_ms"] if int8 else None})
+        return out
+    latency = read(RESULTS / folder / "latency.json") or {}  # fp32 only
+    for key, entry in (latency.get("models") or {}).items():
+        out[key] = {"fp32": entry["speedup"], "int8": None}
+    return out
+
+
+def summarise(folder: str) -> dict:
+    table = read(RESULTS / folder / "table.json")
+    teacher = next(row for row in table["rows"] if row["name"] == "teacher")
+    speed = speedups(folder)
+    depths = sorted({row["layers"] for row in table["rows"] if row["name"] != "teacher"})
+    out = {"teacher": TABLES[folder], "folder": folder, "tasks": table["tasks"],
+           "teacher_scores": {task: cell["score"]["mean"] for task, cell in teacher["tasks"].items()},
+           "teacher_speed": speed.get("teacher"), "depths": []}
+    for layers in depths:
+        best = {}
+        for task in table["tasks"]:
+            cells = [(row["tasks"][task]["score"]["mean"], row["name"], row["tasks"][task]["score"]["n"])
+                     for row in table["rows"] if row["layers"] == layers and task in row["tasks"]]
+            if cells and task in out["teacher_scores"]:
+                score, name, seeds = max(cells)
+                best[task] = {"row": name, "score": score, "seeds": seeds,
+                              "of_teacher": score / out["teacher_scores"][task]}
+        shares = [cell["of_teacher"] for cell in best.values()]
+        out["depths"].append({"layers": layers, "best": best, "speed": speed.get(f"L{layers}"),
+                              "mean_of_teacher": statistics.fmean(shares) if shares else None,
+                              "tasks_with_a_row": len(best)})
+    return out
+
+
+def markdown(summaries: list[dict]) -> str:
+    tasks = [task for task in TASK_NAMES if any(task in summary["tasks"] for summary in summaries)]
+    header = ["teacher / student"] + [TASK_NAMES[task] for task in tasks] + \
+        ["mean % of teacher", "speedup fp32", "speedup int8"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for summary in summaries:
+        speed = summary["teacher_speed"]
+        lines.append("| " + " | ".join(
+            [f"**{summary['teacher']}** teacher"]
+            + [f"{summary['teacher_scores'][task] * 100:.1f}" if task in summary["teacher_scores"] else "-"
+               for task in tasks]
+            + ["100%", "1.00x", f"{speed['int8']:.2f}x" if speed and speed.get("int8") else "-"]) + " |")
+        for depth in summary["depths"]:
+            cells = []
+            for task in tasks:
+                cell = depth["best"].get(task)
+                cells.append("-" if cell is None else
+                             f"{cell['score'] * 100:.1f} ({cell['of_teacher'] * 100:.0f}%) "
+                             f"`{cell['row']}`" + ("" if cell["seeds"] == 1 else f" ({cell['seeds']} seeds)"))
+            share = depth["mean_of_teacher"]
+            counted = depth["tasks_with_a_row"]
+            share_text = "-" if share is None else f"{share * 100:.0f}%" + \
+                ("" if counted == len(summary["teacher_scores"]) else f" ({counted} tasks)")
+            speed = depth["speed"] or {}
+            lines.append("| " + " | ".join(
+                [f"{depth['layers']} layers"] + cells + [
+                    share_text, f"{speed['fp32']:.2f}x" if speed.get("fp32") else "-",
+                    f"{speed['int8']:.2f}x" if speed.get("int8") else "-"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+FRONT_TASKS = {"sst2": ("SST-2 acc", "acc"), "mrpc": ("MRPC f1", "f1"), "rte": ("RTE acc", "acc")}
+
+
+def front(path: Path) -> None:
+    """Per task: dev score against measured speedup over the fp32 teacher (PyTorch fp32, batch 32 x 128)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table, latency = read(RESULTS / "glue_table" / "table.json"), read(RESULTS / "glue_table" / "latency.json")
+    hybrid, exits = read(RESULTS / "hybrid" / "summary.json"), read(RESULTS / "early_exit" / "summary.json")
+    figure, axes = plt.subplots(1, len(FRONT_TASKS), figsize=(5 * len(FRONT_TASKS), 4.2))
+    for axis, (task, (metric, short)) in zip(axes, FRONT_TASKS.items()):
+        teacher = next(row for row in table["rows"] if row["name"] == "teacher")["tasks"][task]["metrics"][metric]
+        axis.scatter([1.0], [teacher["mean"] * 100], marker="*", s=160, color="black", label="teacher", zorder=3)
+        styles = {"emd": ("o", "tab:red", "BERT-EMD students"), "skip": ("s", "tab:blue", "fixed mappings / KD only"),
+                  "last": ("s", "tab:blue", None), "none": ("s", "tab:blue", None)}
+        shown = set()
+        for row in table["rows"]:
+            if row["name"] == "teacher" or task not in row["tasks"]:
+                continue
+            speed = latency["models"].get(f"L{row['layers']}", {}).get("speedup")
+            marker, color, label = styles[row["mapping"]]
+            if speed is None:
+                continue
+            axis.scatter([speed], [row["tasks"][task]["metrics"][metric]["mean"] * 100], marker=marker, color=color,
+                         alpha=0.6, label=None if (label in shown or label is None) else label)
+            shown.add(label)
+        if hybrid and task in hybrid["tasks"]:
+            points = [(entry["latency"]["batch32_len128"]["speedup"], entry["metric"] * 100)
+                      for entry in hybrid["tasks"][task]["hybrid"]]
+            axis.plot(*zip(*points), "^-", color="tab:green", label="LadaBERT hybrid 2x / 5x / 10x")
+        if exits and task in exits["tasks"]:
+            points = sorted((point["speedup_batch32"], point["metric"] * 100)
+                            for point in exits["tasks"][task]["fastbert-final"]["measures"]["entropy"]["points"])
+            axis.plot(*zip(*points), ".-", color="tab:purple", label="MS-BERT early exit (fastbert-final)")
+        axis.set_title(f"{TASK_NAMES[task]} (MiniLM-L6 teacher)")
+        axis.set_xlabel("speedup over the fp32 teacher, batch 32 x 128")
+        axis.set_ylabel(f"dev {short} x 100")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    summaries = [summarise(folder) for folder in TABLES if (RESULTS / folder / "table.json").is_file()]
+    text = markdown(summaries)
+    (RESULTS / "summary.md").write_text(text)
+    (RESULTS / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
+    front(RESULTS / "front.png")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
