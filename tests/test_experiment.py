@@ -252,3 +252,22 @@ def test_a_task_with_every_run_finished_needs_no_teacher(finished, monkeypatch):
     assert summary["runs"] == 5 and summary["done"] == 5 and summary["estimated_seconds"] == 0.0
     monkeypatch.setattr(runner_module.Experiment, "finish", lambda self: {"report": True})
     assert experiment(**options) == {"report": True}
+
+
+def test_dry_run_adds_a_general_stage_once_from_its_records(capsys, tiny_bert, glue_dir, tmp_path):
+    results = tmp_path / "r" / "est"
+    finished = results / "runs" / "rte" / "none-L2" / "seed1"  # 2.0 s per step
+    finished.mkdir(parents=True)
+    (finished / "eval_results.json").write_text(json.dumps({"task": "rte", "train": {
+        "joint": {"runtime_s": 100.0, "steps": 50}}}))
+    (finished / "run_config.json").write_text(json.dumps({"config": {"student_layers": 2}}))
+    (results / "general" / "L2-abc").mkdir(parents=True)  # a general student of another depth: 600 s
+    (results / "general" / "L2-abc" / "wall_clock.json").write_text(json.dumps({"seconds": 600.0}))
+    general = {"mapping": "skip", "corpus": [str(tmp_path / "c.txt")], "epochs": 1}
+    summary = experiment(name="est", tasks="rte", methods="none", seeds="1", teacher_model=str(tiny_bert),
+                         rows=[{"methods": ["emd", "skip"], "student_layers": 2, "label": "gen", "general": general}],
+                         data_dir=str(glue_dir), work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"),
+                         max_train_samples=64, dry_run=True, distill={"batch_size": 16, "epochs": 2.0})
+    # two runs of 8 steps x 2.0 s; the shared general stage (depth 2 has a record: 600 s) counted once
+    assert summary["estimated_seconds"] == pytest.approx(2 * 8 * 2.0 + 600.0)
+    assert "the general stage (10 min from 1 record(s) of depth 2)" in capsys.readouterr().out

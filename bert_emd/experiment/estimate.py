@@ -104,20 +104,26 @@ class Estimator:
         steps = self.planned_steps(task, row, seed)
         if rate is None:
             return None, f"{steps} steps; {source}"
-        extra = 0.0
+        extra, note = 0.0, ""
         folder = self.experiment.general_dir(row) if row.general is not None else None
         if folder is not None and folder not in self._generals and \
                 not (folder / "general_distill_results.json").is_file():
             self._generals.add(folder)  # made once, for the first run that needs it
-            extra = self.general(row) or 0.0
-        return rate * steps + extra, f"{steps} steps x {rate:.2f} s from {source}" + \
-            (" + the general stage" if extra else "")
+            extra, note = self.general(row)
+            if extra is None:
+                return None, f"{steps} steps x {rate:.2f} s from {source} + the general stage ({note})"
+            note = f" + the general stage ({note})"
+        return rate * steps + extra, f"{steps} steps x {rate:.2f} s from {source}" + note
 
-    def general(self, row) -> float | None:
-        folders = (self.experiment.results / "general").glob(f"L{row.layers}-*/wall_clock.json")
-        records = [_read(path) for path in folders]
-        seconds = [record["seconds"] for record in records if record]
-        return statistics.median(seconds) if seconds else None
+    def general(self, row) -> tuple[float | None, str]:
+        """The recorded wall-clock of general students of the row's depth, else of any depth (unscaled)."""
+        for pattern, source in ((f"L{row.layers}-*", f"depth {row.layers}"), ("L*-*", "other depths")):
+            records = [_read(path) for path in (self.experiment.results / "general").glob(f"{pattern}/wall_clock.json")]
+            seconds = [record["seconds"] for record in records if record]
+            if seconds:
+                return statistics.median(seconds), f"{statistics.median(seconds) / 60:.0f} min from {len(seconds)} " \
+                    f"record(s) of {source}"
+        return None, "no record"
 
     def teacher(self, task: str) -> float | None:
         if (self.experiment.teacher_dir(task) / "eval_results.json").is_file():
