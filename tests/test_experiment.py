@@ -271,3 +271,21 @@ def test_dry_run_adds_a_general_stage_once_from_its_records(capsys, tiny_bert, g
     # two runs of 8 steps x 2.0 s; the shared general stage (depth 2 has a record: 600 s) counted once
     assert summary["estimated_seconds"] == pytest.approx(2 * 8 * 2.0 + 600.0)
     assert "the general stage (10 min from 1 record(s) of depth 2)" in capsys.readouterr().out
+
+
+def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys, tiny_bert, glue_dir, tmp_path):
+    other = tmp_path / "r" / "old"
+    finished = other / "runs" / "rte" / "none-L2" / "seed1"  # 2.0 s per step at 2 layers
+    finished.mkdir(parents=True)
+    (finished / "eval_results.json").write_text(json.dumps({"task": "rte", "train": {
+        "joint": {"runtime_s": 100.0, "steps": 50}}}))
+    (finished / "run_config.json").write_text(json.dumps({"config": {"student_layers": 2}}))
+    (other / "teachers" / "rte").mkdir(parents=True)
+    (other / "teachers" / "rte" / "wall_clock.json").write_text(json.dumps({"seconds": 30.0}))
+    summary = experiment(name="new", tasks="rte", methods="emd", student_layers="3", seeds="1",
+                         teacher_model=str(tiny_bert), data_dir=str(glue_dir), work_dir=str(tmp_path / "w"),
+                         results_dir=str(tmp_path / "r"), max_train_samples=64, dry_run=True,
+                         distill={"batch_size": 16, "epochs": 2.0})
+    # 8 steps x 2.0 s x 3 / 2 (rte at another depth, scaled) + the other experiment's rte teacher
+    assert summary["estimated_seconds"] == pytest.approx(8 * 3.0 + 30.0) and summary["without_estimate"] == 0
+    assert "1 rte run(s), scaled by depth (records of other experiments)" in capsys.readouterr().out

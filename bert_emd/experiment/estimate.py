@@ -2,9 +2,11 @@
 
 A student run's time is its planned optimiser steps (training examples / batch size x epochs, per stage;
 augmented rows: the augmented file's size, or originals x (1 + N) before it exists) times the median
-seconds per step of finished runs of the same task and depth (else the same depth on any task, else
-the same task at any depth scaled by depth). A teacher or general student still to train is estimated
-from the recorded wall-clock of the same task's teacher or the same depth's general student. The
+seconds per step of finished runs of the same task and depth (else the same task at any depth scaled by
+depth, else the same depth on any task; an experiment with no finished run yet goes by the other
+experiments' records in the same results folder, and says so). A teacher or general student still to
+train is estimated from the recorded wall-clock of the same task's teacher (this experiment's, else
+another's) or of a general student (the same depth, else any). The
 estimate holds for the machine and threads the records were made on; it says how many records it used.
 """
 
@@ -54,12 +56,12 @@ def seconds_per_step(rates: list[Rate], task: str, layers: int) -> tuple[float |
     same = [rate.seconds_per_step for rate in rates if rate.task == task and rate.layers == layers]
     if same:
         return statistics.median(same), f"{len(same)} {task} L{layers} run(s)"
+    scaled = [rate.seconds_per_step * layers / rate.layers for rate in rates if rate.task == task]
+    if scaled:  # the task's sequence lengths matter more than the depth
+        return statistics.median(scaled), f"{len(scaled)} {task} run(s), scaled by depth"
     depth = [rate.seconds_per_step for rate in rates if rate.layers == layers]
     if depth:
         return statistics.median(depth), f"{len(depth)} L{layers} run(s) of other tasks"
-    scaled = [rate.seconds_per_step * layers / rate.layers for rate in rates if rate.task == task]
-    if scaled:
-        return statistics.median(scaled), f"{len(scaled)} {task} run(s), scaled by depth"
     return None, "no finished run to go by"
 
 
@@ -67,6 +69,11 @@ class Estimator:
     def __init__(self, experiment):
         self.experiment = experiment
         self.rates = recorded_rates(experiment.results)
+        self.borrowed = ""
+        if not self.rates:  # a new experiment: go by the other experiments' records in the same results folder
+            for other in sorted(experiment.results.parent.glob("*/runs")):
+                self.rates += recorded_rates(other.parent)
+            self.borrowed = " (records of other experiments)" if self.rates else ""
         self._sizes: dict[str, int] = {}
         self._generals: set[Path] = set()
 
@@ -101,6 +108,7 @@ class Estimator:
 
     def student(self, task: str, row, seed: int) -> tuple[float | None, str]:
         rate, source = seconds_per_step(self.rates, task, row.layers)
+        source += self.borrowed if rate is not None else ""
         steps = self.planned_steps(task, row, seed)
         if rate is None:
             return None, f"{steps} steps; {source}"
@@ -128,7 +136,9 @@ class Estimator:
     def teacher(self, task: str) -> float | None:
         if (self.experiment.teacher_dir(task) / "eval_results.json").is_file():
             return 0.0
-        record = _read(self.experiment.results / "teachers" / task / "wall_clock.json")
+        paths = [self.experiment.results / "teachers" / task / "wall_clock.json"] + \
+            sorted(self.experiment.results.parent.glob(f"*/teachers/{task}/wall_clock.json"))
+        record = next((record for record in map(_read, paths) if record), None)  # its own, else another experiment's
         return record["seconds"] if record else None
 
 
