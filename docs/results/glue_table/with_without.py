@@ -45,7 +45,7 @@ def main() -> None:
             seeds = [record(task, base, seed) for seed in (1, 2, 3)]
             seeds = [entry for entry in seeds if entry]
             mean = " / ".join(f"{sum(values) / len(values):.1f}" for values in zip(*(e["metrics"] for e in seeds))) + \
-                f" ({len(seeds)} seed{"s" if len(seeds) > 1 else ""})" if seeds else "-"
+                f" ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})" if seeds else "-"
             cells = [cell(record(task, base + variant)) for variant in VARIANTS]
             if all(value == "-" for value in cells):
                 continue
