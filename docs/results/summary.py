@@ -7,8 +7,8 @@ Reads only committed records: each results table's ``table.json`` (dev scores pe
 a task's score is the mean of its metrics, e.g. MRPC F1 and accuracy) and the latency records: the
 glue_table's ``deploy_speed.json`` (``glue_table/deploy_speed.sh``: teacher and one student per depth in
 turn in one run, PyTorch fp32 and ONNX Runtime int8, batch 32 x 128, 2 threads; without it ``latency.json``,
-fp32 only) for MiniLM, and ``mpnet_table/benchmark.json`` (batch 8 x 128) for MPNet. "Best" is the highest mean among every
-row of that depth, so a one-seed row can win by luck: the cell names the row and its number of seeds.
+fp32 only) for MiniLM, and ``mpnet_table/benchmark.json`` (batch 8 x 128) for MPNet. "Best" is the highest
+mean among every row of that depth, so a one-seed row can win by luck: the cell names the row and its number of seeds.
 """
 
 import json
