@@ -205,13 +205,18 @@ def test_general_rows_start_from_one_shared_general_student(tiny_bert, glue_dir,
         experiment(**{**options, "rows": [{**rows[0], "distill": {"student_init": "random"}}]})
 
 
-def test_dry_run_estimates_the_time_left_from_recorded_step_rates(capsys, tiny_bert, glue_dir, tmp_path):
-    results = tmp_path / "r" / "est"
-    finished = results / "runs" / "rte" / "none-L2" / "seed1"  # one run recorded: 2.0 s per step
+def record_rte_run(results) -> None:
+    """The records of one finished 2-layer RTE run: 50 steps in 100 s."""
+    finished = results / "runs" / "rte" / "none-L2" / "seed1"
     finished.mkdir(parents=True)
     (finished / "eval_results.json").write_text(json.dumps({"task": "rte", "train": {
         "joint": {"runtime_s": 100.0, "steps": 50}}}))
     (finished / "run_config.json").write_text(json.dumps({"config": {"student_layers": 2}}))
+
+
+def test_dry_run_estimates_the_time_left_from_recorded_step_rates(capsys, tiny_bert, glue_dir, tmp_path):
+    results = tmp_path / "r" / "est"
+    record_rte_run(results)  # one run recorded: 2.0 s per step
     (results / "teachers" / "rte").mkdir(parents=True)
     (results / "teachers" / "rte" / "wall_clock.json").write_text(json.dumps({"seconds": 30.0}))
     summary = experiment(name="est", tasks="rte", methods="none,emd", seeds="1,2", teacher_model=str(tiny_bert),
@@ -256,11 +261,7 @@ def test_a_task_with_every_run_finished_needs_no_teacher(finished, monkeypatch):
 
 def test_dry_run_adds_a_general_stage_once_from_its_records(capsys, tiny_bert, glue_dir, tmp_path):
     results = tmp_path / "r" / "est"
-    finished = results / "runs" / "rte" / "none-L2" / "seed1"  # 2.0 s per step
-    finished.mkdir(parents=True)
-    (finished / "eval_results.json").write_text(json.dumps({"task": "rte", "train": {
-        "joint": {"runtime_s": 100.0, "steps": 50}}}))
-    (finished / "run_config.json").write_text(json.dumps({"config": {"student_layers": 2}}))
+    record_rte_run(results)  # 2.0 s per step
     (results / "general" / "L2-abc").mkdir(parents=True)  # a general student of another depth: 600 s
     (results / "general" / "L2-abc" / "wall_clock.json").write_text(json.dumps({"seconds": 600.0}))
     general = {"mapping": "skip", "corpus": [str(tmp_path / "c.txt")], "epochs": 1}
@@ -275,11 +276,7 @@ def test_dry_run_adds_a_general_stage_once_from_its_records(capsys, tiny_bert, g
 
 def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys, tiny_bert, glue_dir, tmp_path):
     other = tmp_path / "r" / "old"
-    finished = other / "runs" / "rte" / "none-L2" / "seed1"  # 2.0 s per step at 2 layers
-    finished.mkdir(parents=True)
-    (finished / "eval_results.json").write_text(json.dumps({"task": "rte", "train": {
-        "joint": {"runtime_s": 100.0, "steps": 50}}}))
-    (finished / "run_config.json").write_text(json.dumps({"config": {"student_layers": 2}}))
+    record_rte_run(other)  # 2.0 s per step at 2 layers
     (other / "teachers" / "rte").mkdir(parents=True)
     (other / "teachers" / "rte" / "wall_clock.json").write_text(json.dumps({"seconds": 30.0}))
     summary = experiment(name="new", tasks="rte", methods="emd", student_layers="3", seeds="1",
@@ -288,4 +285,6 @@ def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys
                          distill={"batch_size": 16, "epochs": 2.0})
     # 8 steps x 2.0 s x 3 / 2 (rte at another depth, scaled) + the other experiment's rte teacher
     assert summary["estimated_seconds"] == pytest.approx(8 * 3.0 + 30.0) and summary["without_estimate"] == 0
-    assert "1 rte run(s), scaled by depth (records of other experiments)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 rte run(s), scaled by depth (records of other experiments)" in out
+    assert "the recorded wall-clock of old's rte teacher" in out

@@ -133,13 +133,16 @@ class Estimator:
                     f"record(s) of {source}"
         return None, "no record"
 
-    def teacher(self, task: str) -> float | None:
+    def teacher(self, task: str) -> tuple[float | None, str]:
         if (self.experiment.teacher_dir(task) / "eval_results.json").is_file():
-            return 0.0
-        paths = [self.experiment.results / "teachers" / task / "wall_clock.json"] + \
-            sorted(self.experiment.results.parent.glob(f"*/teachers/{task}/wall_clock.json"))
-        record = next((record for record in map(_read, paths) if record), None)  # its own, else another experiment's
-        return record["seconds"] if record else None
+            return 0.0, "trained"
+        own = self.experiment.results / "teachers" / task / "wall_clock.json"
+        for path in [own] + sorted(self.experiment.results.parent.glob(f"*/teachers/{task}/wall_clock.json")):
+            record = _read(path)
+            if record:
+                return record["seconds"], "its recorded wall-clock" if path == own else \
+                    f"the recorded wall-clock of {path.parents[2].name}'s {task} teacher"
+        return None, "no record"
 
 
 def format_duration(seconds: float | None) -> str:

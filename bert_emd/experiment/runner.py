@@ -38,8 +38,9 @@ class Experiment:
 
     # ----- the plan
     def seeds(self, task: str, row: Row | None = None) -> list[int]:
-        if row is not None and task in dict(row.task_seeds):
-            return list(dict(row.task_seeds)[task])
+        own = dict(row.task_seeds) if row is not None else {}
+        if task in own:
+            return list(own[task])
         if row is not None and row.seeds:
             return list(row.seeds)
         return as_list(task_setting(self.config, task, "seeds") or self.config.seeds, int)
@@ -245,9 +246,9 @@ class Experiment:
         estimator = Estimator(self)
         total, unknown = 0.0, 0
         for task in self.teacher_tasks([run for run in runs if run not in done]):
-            seconds = estimator.teacher(task)
+            seconds, how = estimator.teacher(task)
             if seconds:
-                print(f"  to do  {task:6s} teacher              ~{format_duration(seconds)} (its recorded wall-clock)")
+                print(f"  to do  {task:6s} teacher              ~{format_duration(seconds)} ({how})")
             total += seconds or 0.0
             unknown += seconds is None
         for task, row, seed in runs:

@@ -115,7 +115,7 @@ def front(path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table, latency = read(RESULTS / "glue_table" / "table.json"), read(RESULTS / "glue_table" / "latency.json")
+    table, speed = read(RESULTS / "glue_table" / "table.json"), speedups("glue_table")  # as in the summary table
     hybrid, exits = read(RESULTS / "hybrid" / "summary.json"), read(RESULTS / "early_exit" / "summary.json")
     figure, axes = plt.subplots(1, len(FRONT_TASKS), figsize=(5 * len(FRONT_TASKS), 4.2))
     for axis, (task, (metric, short)) in zip(axes, FRONT_TASKS.items()):
@@ -127,11 +127,11 @@ def front(path: Path) -> None:
         for row in table["rows"]:
             if row["name"] == "teacher" or task not in row["tasks"]:
                 continue
-            speed = latency["models"].get(f"L{row['layers']}", {}).get("speedup")
+            fp32 = speed.get(f"L{row['layers']}", {}).get("fp32")
             marker, color, label = styles[row["mapping"]]
-            if speed is None:
+            if fp32 is None:
                 continue
-            axis.scatter([speed], [row["tasks"][task]["metrics"][metric]["mean"] * 100], marker=marker, color=color,
+            axis.scatter([fp32], [row["tasks"][task]["metrics"][metric]["mean"] * 100], marker=marker, color=color,
                          alpha=0.6, label=None if (label in shown or label is None) else label)
             shown.add(label)
         if hybrid and task in hybrid["tasks"]:
