@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 
@@ -288,3 +289,63 @@ def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys
     out = capsys.readouterr().out
     assert "1 rte run(s), scaled by depth (records of other experiments)" in out
     assert "the recorded wall-clock of old's rte teacher" in out
+
+
+def test_teacher_grid_trains_every_point_and_the_best_on_dev_teaches(capsys, tiny_bert, glue_dir, tmp_path):
+    grid = {"learning_rate": [1.0e-2, 1.0e-5], "epochs": [1, 2]}
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=[],
+                              teacher={"batch_size": 8}, teacher_grid=grid, report=False)
+    # before anything is trained: the four grid points estimated from a recorded 1-epoch teacher, scaled by epochs
+    (tmp_path / "results" / "tiny" / "teachers" / "mrpc").mkdir(parents=True)
+    (tmp_path / "results" / "tiny" / "teachers" / "mrpc" / "wall_clock.json").write_text('{"seconds": 10.0}')
+    (tmp_path / "results" / "tiny" / "teachers" / "mrpc" / "run_config.json").write_text('{"config": {"epochs": 1}}')
+    summary = experiment(**options, dry_run=True)
+    assert "4 grid point(s) from its recorded wall-clock (1 epochs), scaled by epochs" in capsys.readouterr().out
+    assert summary["without_estimate"] == 1  # the student: no step rate recorded
+    assert summary["estimated_seconds"] == pytest.approx(10.0 * (1 + 2 + 1 + 2))
+    for name in ("wall_clock.json", "run_config.json"):
+        (tmp_path / "results" / "tiny" / "teachers" / "mrpc" / name).unlink()
+
+    assert experiment(**options, teachers_only=True) == {"runs": 1, "done": 0}
+    records = tmp_path / "results" / "tiny" / "teachers" / "mrpc"
+    names = sorted(path.name for path in (records / "grid").iterdir())
+    assert names == ["learning_rate-0.01_epochs-1", "learning_rate-0.01_epochs-2", "learning_rate-1e-05_epochs-1",
+                     "learning_rate-1e-05_epochs-2"]
+    assert not (tmp_path / "work" / "tiny" / "mrpc").exists()  # --teachers-only: no student yet
+    scores = {}
+    for name in names:
+        result = json.loads((records / "grid" / name / "eval_results.json").read_text())
+        config = json.loads((records / "grid" / name / "run_config.json").read_text())["config"]
+        assert f"learning_rate-{config['learning_rate']:g}_epochs-{config['epochs']:g}" == name
+        assert config["batch_size"] == 8 and len(result["train"]["dev_per_epoch"]) == config["epochs"]
+        scores[name] = (result["splits"]["dev"]["metrics"]["f1"] + result["splits"]["dev"]["metrics"]["accuracy"]) / 2
+    best = max(names, key=lambda name: scores[name])  # sorted names = grid order here
+    chosen = json.loads((records / "grid.json").read_text())
+    assert chosen["chosen"] == best
+    assert [point["score"] for point in chosen["points"]] == pytest.approx([scores[name] for name in names])
+    assert (records / "eval_results.json").read_text() == (records / "grid" / best / "eval_results.json").read_text()
+    assert "| chosen |" in (records / "grid.md").read_text()
+
+    experiment(**options)  # the grid is reused, the student learns from the chosen teacher
+    assert "reusing" in capsys.readouterr().out
+    config = json.loads((tmp_path / "results" / "tiny" / "runs" / "mrpc" / "emd-L2" / "seed1" /
+                         "run_config.json").read_text())["config"]
+    assert config["teacher"] == str(tmp_path / "work" / "tiny" / "teachers" / "mrpc" / "grid" / best)
+    table = experiment(**{**options, "report": True, "report_only": True})
+    clocks = [json.loads((records / "grid" / name / "wall_clock.json").read_text())["seconds"] for name in names]
+    assert table["compute_seconds"]["teachers"] == pytest.approx(sum(clocks))
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"learning_rate": 1e-4}, ".learning_rate must be a non-empty list"),
+    ({"epochs": [3, 3]}, ".epochs lists a value twice"),
+    ({"task": ["rte"]}, ".task is set by the experiment runner"),
+    ({"learnin_rate": [1e-4]}, ": unknown `bert-emd finetune` option 'learnin_rate'"),
+    ([1e-4], " must be a mapping"),
+])
+def test_bad_teacher_grids(tiny_bert, glue_dir, tmp_path, grid, message):
+    with pytest.raises(BertEmdError, match=re.escape("teacher_grid" + message)):
+        experiment(**tiny_experiment(tiny_bert, glue_dir, tmp_path, teacher_grid=grid))
+    with pytest.raises(BertEmdError, match=re.escape("task_settings.mrpc.teacher_grid" + message)):
+        experiment(**tiny_experiment(tiny_bert, glue_dir, tmp_path, task_settings={"mrpc": {"teacher_grid": grid}}))
+    assert not (tmp_path / "work").exists()

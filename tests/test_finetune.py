@@ -148,3 +148,14 @@ def test_mnli_both_dev_sets_and_submission_files(tiny_bert, written_glue, tmp_pa
     lines = written[0].read_text().splitlines()
     assert lines[0] == "index\tprediction" and len(lines) == 13
     assert {line.split("\t")[1] for line in lines[1:]} <= {"entailment", "neutral", "contradiction"}
+
+
+def test_each_epochs_dev_metrics_are_recorded_and_the_best_epoch_is_kept(tiny_bert, glue_dir, tmp_path):
+    results = bert_emd.finetune(model=str(tiny_bert), task="mrpc", data_dir=str(glue_dir), output=str(tmp_path),
+                                max_train_samples=48, max_eval_samples=40, **{**QUICK, "epochs": 3})
+    epochs = results["train"]["dev_per_epoch"]
+    assert [entry["epoch"] for entry in epochs] == pytest.approx([1.0, 2.0, 3.0])
+    assert all({"f1", "accuracy", "loss"} <= set(entry) for entry in epochs)
+    best = max(epochs, key=lambda entry: entry["f1"])  # the Trainer keeps the best checkpoint by the main metric
+    assert results["splits"]["dev"]["metrics"]["f1"] == pytest.approx(best["f1"])
+    assert results["splits"]["dev"]["metrics"]["accuracy"] == pytest.approx(best["accuracy"])

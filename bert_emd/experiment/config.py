@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from bert_emd.data.tasks import get_task
 from bert_emd.distill.emd import MAPPINGS
 from bert_emd.errors import BertEmdError
+from bert_emd.experiment.teacher_grid import check_grid
 from bert_emd.options import option
 
 # Settings fixed by the runner itself (each run gets its own), so a config may not set them.
@@ -38,6 +39,9 @@ class ExperimentConfig:
     teacher_model: str = option("minilm-l6", "model each task's teacher is fine-tuned from")
     teacher: dict | None = option(None, "config file only: `bert-emd finetune` options of every "
                            "teacher", cli=False)
+    teacher_grid: dict | None = option(None, "config file only: `bert-emd finetune` options -> lists of values, e.g. "
+                                       "{learning_rate: [5.0e-5, 1.0e-4], epochs: [3, 6]}; every combination is "
+                                       "trained and the best on the dev set is the task's teacher", cli=False)
     distill: dict | None = option(None, "config file only: `bert-emd distill` options of every "
                            "student run", cli=False)
     data_dir: str = option("../shared/glue", "directory in the original GLUE TSV layout")
@@ -53,6 +57,8 @@ class ExperimentConfig:
     only: str | list | None = option(None, "comma-separated row names (e.g. emd-L3,emd-L3-aug10): work on these rows "
                                      "only this time (the report still shows every row)")
     dry_run: bool = option(False, "list the runs (done / to do) and stop")
+    teachers_only: bool = option(False, "train (or pick from the grid) the teachers of the tasks with runs left, "
+                                        "then stop")
     report_only: bool = option(False, "train nothing: latency, table and plots from the records there are")
     report: bool = option(True, "after training, measure latency and write table and plots (--no-report: train "
                                 "only, e.g. several jobs side by side; build the report later with --report-only)")
@@ -173,20 +179,30 @@ def select_rows(rows: list[Row], only) -> list[Row]:
 
 def task_setting(config: ExperimentConfig, task: str, key: str, default=None):
     settings = (config.task_settings or {}).get(task, {}) or {}
-    unknown = sorted(set(settings) - {"seeds", "teacher", "distill"})
+    unknown = sorted(set(settings) - {"seeds", "teacher", "teacher_grid", "distill"})
     if unknown:
-        raise BertEmdError(f"task_settings.{task}: unknown key(s) {', '.join(unknown)} (seeds, teacher, distill)")
+        raise BertEmdError(f"task_settings.{task}: unknown key(s) {', '.join(unknown)} "
+                           "(seeds, teacher, teacher_grid, distill)")
     return settings.get(key, default)
+
+
+def finetune_options() -> set[str]:
+    from bert_emd.finetune import FinetuneConfig
+
+    return {field.name for field in fields(FinetuneConfig)}
 
 
 def check_experiment(config: ExperimentConfig) -> list[Row]:
     if not config.name or "/" in config.name:
         raise BertEmdError("--name must be a plain folder name")
     check_overrides(config.teacher or {}, "teacher", TEACHER_OWNED)
+    check_grid(config.teacher_grid, "teacher_grid", TEACHER_OWNED, finetune_options())
     check_overrides(config.distill or {}, "distill")
     for task in (config.task_settings or {}):
         get_task(task)
         check_overrides(task_setting(config, task, "teacher", {}), f"task_settings.{task}.teacher", TEACHER_OWNED)
+        check_grid(task_setting(config, task, "teacher_grid"), f"task_settings.{task}.teacher_grid", TEACHER_OWNED,
+                   finetune_options())
         check_overrides(task_setting(config, task, "distill", {}), f"task_settings.{task}.distill")
     if not as_list(config.seeds, int):
         raise BertEmdError("--seeds is empty")

@@ -6,7 +6,7 @@ seconds per step of finished runs of the same task and depth (else the same task
 depth, else the same depth on any task; an experiment with no finished run yet goes by the other
 experiments' records in the same results folder, and says so). A teacher or general student still to
 train is estimated from the recorded wall-clock of the same task's teacher (this experiment's, else
-another's) or of a general student (the same depth, else any). The
+another's; scaled by epochs, once per point of a teacher grid) or of a general student (the same depth, else any). The
 estimate holds for the machine and threads the records were made on; it says how many records it used.
 """
 
@@ -134,15 +134,33 @@ class Estimator:
         return None, "no record"
 
     def teacher(self, task: str) -> tuple[float | None, str]:
-        if (self.experiment.teacher_dir(task) / "eval_results.json").is_file():
+        """The teachers (grid points) of a task still to train, each from a recorded teacher's wall-clock scaled
+        by epochs."""
+        left = [(settings, folder) for _, settings, folder in self.experiment.teacher_points(task)
+                if not (folder / "eval_results.json").is_file()]
+        if not left:
             return 0.0, "trained"
+        recorded = self.teacher_record(task)
+        if recorded is None:
+            return None, "no record"
+        seconds, epochs, source = recorded
+        total = sum(seconds * float(self.experiment.teacher_options(task, settings, folder).get("epochs") or 3.0)
+                    / epochs for settings, folder in left)
+        scaled = any(float(self.experiment.teacher_options(task, settings, folder).get("epochs") or 3.0) != epochs
+                     for settings, folder in left)
+        count = f"{len(left)} grid point(s) from " if self.experiment.teacher_grid(task) else ""
+        return total, count + source + (f" ({epochs:g} epochs), scaled by epochs" if scaled else "")
+
+    def teacher_record(self, task: str) -> tuple[float, float, str] | None:
+        """(seconds, epochs, where from) of this experiment's recorded teacher for the task, else another's."""
         own = self.experiment.results / "teachers" / task / "wall_clock.json"
         for path in [own] + sorted(self.experiment.results.parent.glob(f"*/teachers/{task}/wall_clock.json")):
-            record = _read(path)
+            record, run = _read(path), _read(path.parent / "run_config.json")
             if record:
-                return record["seconds"], "its recorded wall-clock" if path == own else \
+                epochs = float(((run or {}).get("config") or {}).get("epochs") or 3.0)
+                return record["seconds"], epochs, "its recorded wall-clock" if path == own else \
                     f"the recorded wall-clock of {path.parents[2].name}'s {task} teacher"
-        return None, "no record"
+        return None
 
 
 def format_duration(seconds: float | None) -> str:

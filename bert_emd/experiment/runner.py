@@ -18,6 +18,7 @@ from bert_emd.data.tasks import get_task
 from bert_emd.errors import BertEmdError
 from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_experiment, select_rows, task_setting
 from bert_emd.experiment.table import build_table, format_table
+from bert_emd.experiment.teacher_grid import choose, format_grid, grid_points, point_dir
 from bert_emd.options import resolve_config, to_dict
 from bert_emd.runinfo import package_versions, write_json
 
@@ -53,8 +54,20 @@ class Experiment:
         rank = {run: self.seeds(run[0], run[1]).index(run[2]) for run in runs}
         return sorted(runs, key=lambda run: rank[run])  # stable: task and row order kept within a seed rank
 
+    def teacher_grid(self, task: str) -> dict | None:
+        return task_setting(self.config, task, "teacher_grid") or self.config.teacher_grid
+
+    def teacher_points(self, task: str) -> list[tuple[str, dict, Path]]:
+        """(name, finetune option overrides, folder) of each teacher to train for a task: one without a grid."""
+        return [(name, settings, point_dir(self.work / "teachers", task, name))
+                for name, settings in grid_points(self.teacher_grid(task))]
+
     def teacher_dir(self, task: str) -> Path:
-        return self.work / "teachers" / task
+        """The task's teacher: with a grid, the chosen point once the grid is finished."""
+        folder = self.work / "teachers" / task
+        if self.teacher_grid(task) and (folder / "grid.json").is_file():
+            return point_dir(self.work / "teachers", task, json.loads((folder / "grid.json").read_text())["chosen"])
+        return folder
 
     def run_dir(self, task: str, row: Row, seed: int) -> Path:
         return self.work / task / row.name / f"seed{seed}"
@@ -70,10 +83,10 @@ class Experiment:
         return {"data_dir": self.config.data_dir, "max_train_samples": self.config.max_train_samples,
                 "max_eval_samples": self.config.max_eval_samples}
 
-    def teacher_options(self, task: str) -> dict:
-        return {**(self.config.teacher or {}), **task_setting(self.config, task, "teacher", {}),
+    def teacher_options(self, task: str, settings: dict | None = None, folder: Path | None = None) -> dict:
+        return {**(self.config.teacher or {}), **task_setting(self.config, task, "teacher", {}), **(settings or {}),
                 **self.shared_data_options(), "model": self.config.teacher_model, "task": task,
-                "output": str(self.teacher_dir(task))}
+                "output": str(folder or self.teacher_dir(task))}
 
     def student_options(self, task: str, row: Row, seed: int) -> dict:
         options = {**(self.config.distill or {}), **task_setting(self.config, task, "distill", {}), **dict(row.distill),
@@ -130,23 +143,42 @@ class Experiment:
 
     # ----- running
     def ensure_teacher(self, task: str) -> None:
+        """Train the task's teacher, or every point of its grid and pick the best on the dev set."""
+        record = self.results / "teachers" / task
+        points = self.teacher_points(task)
+        for name, settings, folder in points:
+            self.train_teacher(task, name, settings, folder)
+        if not self.teacher_grid(task):
+            return
+        summary = choose(task, [(name, settings, json.loads((folder / "eval_results.json").read_text()))
+                                for name, settings, folder in points])
+        write_json(self.work / "teachers" / task / "grid.json", summary)
+        write_json(record / "grid.json", summary)
+        (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
+        chosen = record / "grid" / summary["chosen"]
+        for name in ("eval_results.json", "run_config.json", "wall_clock.json"):  # the table's teacher row
+            if (chosen / name).is_file():
+                shutil.copy2(chosen / name, record / name)
+        print(f"teacher {task}: grid of {len(points)}, chosen {summary['chosen']}\n{format_grid(summary)}", flush=True)
+
+    def train_teacher(self, task: str, name: str, settings: dict, folder: Path) -> None:
         from bert_emd.finetune import FinetuneConfig, finetune
 
-        config = resolve_config(FinetuneConfig, None, self.teacher_options(task))
-        folder = self.teacher_dir(task)
-        record = self.results / "teachers" / task
+        config = resolve_config(FinetuneConfig, None, self.teacher_options(task, settings, folder))
+        label = f"teacher {task}" + (f" ({name})" if name else "")
         if (folder / "eval_results.json").is_file():
             self._check_teacher_settings(folder, config)
-            print(f"teacher {task}: reusing {folder}", flush=True)
+            print(f"{label}: reusing {folder}", flush=True)
         else:
-            print(f"teacher {task}: fine-tuning {config.model} -> {folder}", flush=True)
+            print(f"{label}: fine-tuning {config.model} -> {folder}", flush=True)
             started = time.time()
             finetune(config)
             write_json(folder / "wall_clock.json", {"seconds": time.time() - started})
+        record = self.results / "teachers" / task / ("grid/" + name if name else "")
         record.mkdir(parents=True, exist_ok=True)
-        for name in ("eval_results.json", "run_config.json", "wall_clock.json"):
-            if (folder / name).is_file():
-                shutil.copy2(folder / name, record / name)
+        for file in ("eval_results.json", "run_config.json", "wall_clock.json"):
+            if (folder / file).is_file():
+                shutil.copy2(folder / file, record / file)
 
     @staticmethod
     def _check_teacher_settings(folder: Path, config) -> None:
@@ -224,6 +256,9 @@ class Experiment:
         remaining = [run for run in runs if run not in done]
         for task in self.teacher_tasks(remaining):  # teachers first: a fault shows early
             self.ensure_teacher(task)
+        if self.config.teachers_only:
+            print(f"\nteachers ready; {len(remaining)} student run(s) left (--teachers-only)")
+            return {"runs": len(runs), "done": len(done)}
         for number, (task, row, seed) in enumerate(remaining, start=1):
             print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
                   f"({(time.time() - started) / 60:.0f} min so far)", flush=True)

@@ -62,8 +62,8 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
         folder = results_dir / "teachers" / task
         if (folder / "eval_results.json").is_file():
             teacher_row["tasks"][task] = task_cell([_read(folder / "eval_results.json")], task)
-            if (folder / "wall_clock.json").is_file():
-                table["compute_seconds"]["teachers"] += _read(folder / "wall_clock.json")["seconds"]
+            clocks = sorted(folder.glob("grid/*/wall_clock.json")) or [folder / "wall_clock.json"]  # every grid point
+            table["compute_seconds"]["teachers"] += sum(_read(path)["seconds"] for path in clocks if path.is_file())
     table["rows"].append(teacher_row | _speed(teacher or None))
     for row in rows:
         entry = {"name": row.name, "mapping": row.mapping, "layers": row.layers, "tasks": {}, "parameters": None}
