@@ -15,6 +15,8 @@ from bert_emd.cli import main
 from bert_emd.errors import BertEmdError
 from bert_emd.experiment import experiment
 from bert_emd.experiment import runner as runner_module
+from bert_emd.experiment.config import ExperimentConfig
+from bert_emd.options import resolve_config
 
 
 def tiny_experiment(tiny_bert, glue_dir, tmp_path, **overrides) -> dict:
@@ -331,6 +333,10 @@ def test_teacher_grid_trains_every_point_and_the_best_on_dev_teaches(capsys, tin
     config = json.loads((tmp_path / "results" / "tiny" / "runs" / "mrpc" / "emd-L2" / "seed1" /
                          "run_config.json").read_text())["config"]
     assert config["teacher"] == str(tmp_path / "work" / "tiny" / "teachers" / "mrpc" / "grid" / best)
+    plain = runner_module.Experiment(resolve_config(ExperimentConfig, None, {
+        **options, "task_settings": {"mrpc": {"teacher_grid": None}}}))
+    assert plain.teacher_dir("mrpc") == tmp_path / "work" / "tiny" / "teachers" / "mrpc"  # null: no grid for mrpc
+    assert [name for name, _, _ in plain.teacher_points("mrpc")] == [""]
     table = experiment(**{**options, "report": True, "report_only": True})
     clocks = [json.loads((records / "grid" / name / "wall_clock.json").read_text())["seconds"] for name in names]
     assert table["compute_seconds"]["teachers"] == pytest.approx(sum(clocks))
@@ -342,6 +348,7 @@ def test_teacher_grid_trains_every_point_and_the_best_on_dev_teaches(capsys, tin
     ({"task": ["rte"]}, ".task is set by the experiment runner"),
     ({"learnin_rate": [1e-4]}, ": unknown `bert-emd finetune` option 'learnin_rate'"),
     ([1e-4], " must be a mapping"),
+    ({"epochs": []}, ".epochs must be a non-empty list"),
 ])
 def test_bad_teacher_grids(tiny_bert, glue_dir, tmp_path, grid, message):
     with pytest.raises(BertEmdError, match=re.escape("teacher_grid" + message)):

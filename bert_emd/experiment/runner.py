@@ -55,7 +55,10 @@ class Experiment:
         return sorted(runs, key=lambda run: rank[run])  # stable: task and row order kept within a seed rank
 
     def teacher_grid(self, task: str) -> dict | None:
-        return task_setting(self.config, task, "teacher_grid") or self.config.teacher_grid
+        """The task's own grid where task_settings name one (null or {}: none), else the experiment's."""
+        if "teacher_grid" in ((self.config.task_settings or {}).get(task) or {}):
+            return task_setting(self.config, task, "teacher_grid") or None
+        return self.config.teacher_grid or None
 
     def teacher_points(self, task: str) -> list[tuple[str, dict, Path]]:
         """(name, finetune option overrides, folder) of each teacher to train for a task: one without a grid."""

@@ -16,9 +16,9 @@ from bert_emd.experiment.table import task_cell
 
 
 def check_grid(grid, where: str, owned: set, known: set) -> None:
-    if grid is None:
+    if grid is None or grid == {}:  # no grid
         return
-    if not isinstance(grid, dict) or not grid:
+    if not isinstance(grid, dict):
         raise BertEmdError(f"{where} must be a mapping of `bert-emd finetune` options to lists of values")
     for key, values in grid.items():
         if key in owned:
