@@ -146,9 +146,39 @@ def test_student_init_from_chosen_teacher_layers_and_bad_choices(tiny_teacher):
                            teacher.bert.encoder.layer[0].output.dense.weight)
     for bad, message in [("teacher:1", "names 1 teacher layer"), ("teacher:0,2", "numbered 1..4"),
                          ("teacher:1,5", "numbered 1..4"), ("teacher:3,2", "increasing order"),
-                         ("teacher:2,2", "increasing order"), ("teacher:a,b", "expected teacher:L1,L2")]:
+                         ("teacher:2,2", "increasing order"), ("teacher:a,b", "expected 1-based teacher layer")]:
         with pytest.raises(BertEmdError, match=message):
             build_student(teacher, bad, 2)
+
+
+def test_student_init_copied_from_another_model_of_the_family(tiny_teacher, tiny_roberta, tmp_path):
+    from transformers import BertModel
+
+    from bert_emd.distill.student import build_student
+
+    teacher = BertForSequenceClassification.from_pretrained(tiny_teacher)
+    torch.manual_seed(5)  # stands for the pre-trained model the teacher was fine-tuned from
+    source = BertModel(BertConfig(vocab_size=30522, num_hidden_layers=4, **TINY_SIZES))
+    tiny_bert = tmp_path / "pretrained"
+    source.save_pretrained(tiny_bert)
+    for init, layers in ((f"copy:{tiny_bert}:2,4", [1, 3]), (f"copy:{tiny_bert}", [0, 3])):
+        student = build_student(teacher, init, 2)
+        for student_index, source_index in enumerate(layers):
+            torch.testing.assert_close(student.bert.encoder.layer[student_index].output.dense.weight,
+                                       source.encoder.layer[source_index].output.dense.weight)
+        torch.testing.assert_close(student.bert.embeddings.word_embeddings.weight,
+                                   source.embeddings.word_embeddings.weight)
+        assert not torch.equal(student.bert.encoder.layer[0].attention.self.query.weight,
+                               teacher.bert.encoder.layer[0].attention.self.query.weight)
+        assert student.config.id2label == teacher.config.id2label and student.config.num_hidden_layers == 2
+    for bad, message in [(f"copy:{tiny_bert}:1,5", "its layers are numbered 1..4"),
+                         (f"copy:{tiny_bert}:1", "names 1 its layer"), (f"copy:{tiny_roberta}", "a roberta model"),
+                         ("copy:", "expected copy:MODEL or copy:MODEL:L1"),
+                         ("copy:/no/such/model", "model path does not exist")]:
+        with pytest.raises(BertEmdError, match=message):
+            build_student(teacher, bad, 2)
+    with pytest.raises(BertEmdError, match="hidden and feed-forward sizes"):
+        build_student(teacher, f"copy:{tiny_bert}", 2, hidden=16, intermediate=32, heads=2)
 
 
 class InterruptAfterFirstSave(TrainerCallback):

@@ -20,6 +20,9 @@ class StudentOptions:
     student_heads: int | None = option(None, "student attention heads (default: the teacher's)", at_least=1)
     student_init: str = option("teacher", "teacher: copy embeddings and evenly spaced teacher layers (first and "
                                "last kept) where sizes allow; teacher:1,2: those teacher layers (1-based); random; "
+                               "copy:MODEL or copy:MODEL:1,3,6: embeddings and evenly spaced (or those) layers of "
+                               "another model of the teacher's family and size, e.g. the pre-trained model the "
+                               "teacher was fine-tuned from, with a new task head; "
                                "or the path of a pretrained small model of the teacher's family")
 
 

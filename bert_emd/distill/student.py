@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModel, AutoModelForSequenceClassification
 
 from bert_emd.errors import BertEmdError
 from bert_emd.families import encoder_blocks, family_of, feed_forward_size, set_sizes
@@ -25,19 +26,33 @@ def chosen_teacher_layers(init: str, student_layers: int, teacher_layers: int) -
         return evenly_spaced_layers(student_layers, teacher_layers)
     if not init.startswith("teacher:"):
         return None
-    spec = init.split(":", 1)[1]
+    return listed_layers(init, init.split(":", 1)[1], student_layers, teacher_layers, "teacher")
+
+
+def split_copy_init(init: str) -> tuple[str, str | None] | None:
+    """``copy:MODEL`` or ``copy:MODEL:1,3,6`` -> (MODEL, "1,3,6" or None); None for any other init."""
+    if not init.startswith("copy:"):
+        return None
+    match = re.fullmatch(r"copy:(.+?)(?::([0-9, ]+))?", init)
+    if not match:
+        raise BertEmdError(f"--student-init {init}: expected copy:MODEL or copy:MODEL:L1,L2,...")
+    return match.group(1), match.group(2)
+
+
+def listed_layers(init: str, spec: str, student_layers: int, available: int, whose: str) -> list[int]:
+    """0-based layers from a 1-based list such as ``1,3,6`` of the ``whose`` model's ``available`` layers."""
     try:
         chosen = [int(part) for part in spec.split(",")]
     except ValueError:
-        raise BertEmdError(f"--student-init {init}: expected teacher:L1,L2,... with 1-based teacher layer "
-                           "numbers, e.g. teacher:1,2") from None
+        raise BertEmdError(f"--student-init {init}: expected 1-based {whose} layer numbers, e.g. "
+                           f"{'teacher:1,2' if whose == 'teacher' else 'copy:MODEL:1,3,6'}") from None
     if len(chosen) != student_layers:
-        raise BertEmdError(f"--student-init {init} names {len(chosen)} teacher layer(s) for a "
+        raise BertEmdError(f"--student-init {init} names {len(chosen)} {whose} layer(s) for a "
                            f"{student_layers}-layer student")
-    if any(not 1 <= layer <= teacher_layers for layer in chosen):
-        raise BertEmdError(f"--student-init {init}: teacher layers are numbered 1..{teacher_layers}")
+    if any(not 1 <= layer <= available for layer in chosen):
+        raise BertEmdError(f"--student-init {init}: {whose} layers are numbered 1..{available}")
     if chosen != sorted(set(chosen)):
-        raise BertEmdError(f"--student-init {init}: list distinct teacher layers in increasing order")
+        raise BertEmdError(f"--student-init {init}: list distinct {whose} layers in increasing order")
     return [layer - 1 for layer in chosen]
 
 
@@ -75,6 +90,9 @@ def build_student(teacher, init: str, layers: int, hidden: int | None = None, in
         raise BertEmdError("--student-layers must be at least 1")
     labels = dict(num_labels=teacher_config.num_labels, id2label=teacher_config.id2label,
                   label2id=teacher_config.label2id, problem_type=teacher_config.problem_type)
+    copied_from = split_copy_init(init)
+    if copied_from is not None:
+        return _copy_of_model(init, *copied_from, teacher, layers, hidden, intermediate, heads, attn_implementation)
     chosen = chosen_teacher_layers(init, layers, teacher_config.num_hidden_layers)
     if chosen is not None or init == "random":
         config = student_config(teacher_config, layers, hidden, intermediate, heads)
@@ -92,6 +110,35 @@ def _init_from_teacher(student, teacher, chosen: list[int]) -> None:
     student_blocks, teacher_blocks = encoder_blocks(student, "student"), encoder_blocks(teacher, "teacher")
     for student_index, teacher_index in enumerate(chosen):
         copy_matching(teacher_blocks[teacher_index], student_blocks[student_index])
+
+
+def _copy_of_model(init: str, model: str, spec: str | None, teacher, layers: int, hidden, intermediate, heads,
+                   attn_implementation: str):
+    """The student shape of the teacher with embeddings, pooler and layers copied from another model of its family
+    and size (e.g. the pre-trained model the teacher was fine-tuned from); the task head starts new."""
+    source = load_pretrained(AutoModel, model, "the model to copy the student from")
+    source_config, teacher_config = source.config, teacher.config
+    if source_config.model_type != teacher_config.model_type:
+        raise BertEmdError(f"--student-init {init}: a {source_config.model_type} model, but the teacher is "
+                           f"{teacher_config.model_type}")
+    config = student_config(teacher_config, layers, hidden, intermediate, heads)
+    if (source_config.vocab_size, source_config.hidden_size, feed_forward_size(source_config)) != \
+            (config.vocab_size, config.hidden_size, feed_forward_size(config)):
+        raise BertEmdError(f"--student-init {init}: vocabulary, hidden and feed-forward sizes "
+                           f"{source_config.vocab_size}/{source_config.hidden_size}/{feed_forward_size(source_config)} "
+                           f"differ from the student's {config.vocab_size}/{config.hidden_size}/"
+                           f"{feed_forward_size(config)}")
+    available = source_config.num_hidden_layers
+    if layers > available:
+        raise BertEmdError(f"--student-init {init}: {model} has {available} layers, fewer than the student's {layers}")
+    chosen = listed_layers(init, spec, layers, available, "its") if spec else evenly_spaced_layers(layers, available)
+    config._attn_implementation = attn_implementation
+    student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
+    copy_matching(source, student.base_model)  # embeddings and pooler (the layers are set next)
+    student_blocks, source_blocks = encoder_blocks(student, "student"), encoder_blocks(source, init)
+    for student_index, source_index in enumerate(chosen):
+        copy_matching(source_blocks[source_index], student_blocks[student_index])
+    return student
 
 
 def _pretrained_student(path: str, teacher_config, layers: int, labels: dict, attn_implementation: str):
