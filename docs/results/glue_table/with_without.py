@@ -5,8 +5,9 @@
 Reads the committed records only. For each task and depth: the EMD student on the task's own data (seed 1, and
 the mean over its seeds), trained on N = 10 augmented data (`-aug10`, seed 1) and started from a general student
 (`-gen-emd`, `-gen-skip`, seed 1) or copied from the pre-trained MiniLM-L6 instead of the fine-tuned teacher (`-pre`,
-seed 1: the general students' starting point without the general stage); each with its training wall-clock (one CPU thread per run, two or more runs
-side by side, so contended). Scores x 100 (MRPC: F1 / accuracy; STS-B: Pearson / Spearman).
+seed 1: the general students' starting point without the general stage); each with its training wall-clock
+(one CPU thread per run, two or more runs side by side, so contended). Scores x 100 (MRPC: F1 / accuracy;
+STS-B: Pearson / Spearman).
 """
 
 import json
