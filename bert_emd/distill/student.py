@@ -90,55 +90,52 @@ def build_student(teacher, init: str, layers: int, hidden: int | None = None, in
         raise BertEmdError("--student-layers must be at least 1")
     labels = dict(num_labels=teacher_config.num_labels, id2label=teacher_config.id2label,
                   label2id=teacher_config.label2id, problem_type=teacher_config.problem_type)
+    source, chosen = teacher, chosen_teacher_layers(init, layers, teacher_config.num_hidden_layers)
     copied_from = split_copy_init(init)
     if copied_from is not None:
-        return _copy_of_model(init, *copied_from, teacher, layers, hidden, intermediate, heads, attn_implementation)
-    chosen = chosen_teacher_layers(init, layers, teacher_config.num_hidden_layers)
+        source, chosen = _copy_source(init, *copied_from, teacher_config, layers)
     if chosen is not None or init == "random":
         config = student_config(teacher_config, layers, hidden, intermediate, heads)
+        if copied_from is not None:
+            _check_copy_sizes(init, source.config, config)
         config._attn_implementation = attn_implementation
         student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
         if chosen is not None:
-            _init_from_teacher(student, teacher, chosen)
+            _copy_layers(student, source, chosen, "teacher" if copied_from is None else init)
         return student
     return _pretrained_student(init, teacher_config, layers, labels, attn_implementation)
 
 
-def _init_from_teacher(student, teacher, chosen: list[int]) -> None:
-    """Embeddings, pooler and head where sizes allow; the ``chosen`` teacher layers into the student."""
-    copy_matching(teacher, student)  # copies everything of equal name and shape (layers 0..N-1 too)
-    student_blocks, teacher_blocks = encoder_blocks(student, "student"), encoder_blocks(teacher, "teacher")
-    for student_index, teacher_index in enumerate(chosen):
-        copy_matching(teacher_blocks[teacher_index], student_blocks[student_index])
-
-
-def _copy_of_model(init: str, model: str, spec: str | None, teacher, layers: int, hidden, intermediate, heads,
-                   attn_implementation: str):
-    """The student shape of the teacher with embeddings, pooler and layers copied from another model of its family
-    and size (e.g. the pre-trained model the teacher was fine-tuned from); the task head starts new."""
-    source = load_pretrained(AutoModel, model, "the model to copy the student from")
-    source_config, teacher_config = source.config, teacher.config
-    if source_config.model_type != teacher_config.model_type:
-        raise BertEmdError(f"--student-init {init}: a {source_config.model_type} model, but the teacher is "
-                           f"{teacher_config.model_type}")
-    config = student_config(teacher_config, layers, hidden, intermediate, heads)
-    if (source_config.vocab_size, source_config.hidden_size, feed_forward_size(source_config)) != \
-            (config.vocab_size, config.hidden_size, feed_forward_size(config)):
-        raise BertEmdError(f"--student-init {init}: vocabulary, hidden and feed-forward sizes "
-                           f"{source_config.vocab_size}/{source_config.hidden_size}/{feed_forward_size(source_config)} "
-                           f"differ from the student's {config.vocab_size}/{config.hidden_size}/"
-                           f"{feed_forward_size(config)}")
-    available = source_config.num_hidden_layers
-    if layers > available:
-        raise BertEmdError(f"--student-init {init}: {model} has {available} layers, fewer than the student's {layers}")
-    chosen = listed_layers(init, spec, layers, available, "its") if spec else evenly_spaced_layers(layers, available)
-    config._attn_implementation = attn_implementation
-    student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
-    copy_matching(source, student.base_model)  # embeddings and pooler (the layers are set next)
-    student_blocks, source_blocks = encoder_blocks(student, "student"), encoder_blocks(source, init)
+def _copy_layers(student, source, chosen: list[int], source_name: str) -> None:
+    """Embeddings, pooler and (from a classifier such as the teacher) head where sizes allow; the ``chosen``
+    source layers into the student. ``source`` is a classifier or a bare encoder (``copy:MODEL``)."""
+    target = student.base_model if source.base_model is source else student  # a bare encoder: no head to copy
+    copy_matching(source, target)  # copies everything of equal name and shape (layers 0..N-1 too)
+    student_blocks, source_blocks = encoder_blocks(student, "student"), encoder_blocks(source, source_name)
     for student_index, source_index in enumerate(chosen):
         copy_matching(source_blocks[source_index], student_blocks[student_index])
-    return student
+
+
+def _copy_source(init: str, model: str, spec: str | None, teacher_config, layers: int):
+    """``copy:MODEL[:L1,...]``: the model (of the teacher's family) and its 0-based layers to copy."""
+    source = load_pretrained(AutoModel, model, "the model to copy the student from")
+    if source.config.model_type != teacher_config.model_type:
+        raise BertEmdError(f"--student-init {init}: a {source.config.model_type} model, but the teacher is "
+                           f"{teacher_config.model_type}")
+    available = source.config.num_hidden_layers
+    if layers > available:
+        raise BertEmdError(f"--student-init {init}: {model} has {available} layers, fewer than the student's {layers}")
+    return source, listed_layers(init, spec, layers, available, "its") if spec else evenly_spaced_layers(layers,
+                                                                                                        available)
+
+
+def _check_copy_sizes(init: str, source_config, config) -> None:
+    """A copied model must fit the student whole (unlike the teacher copy, which fills only what fits)."""
+    have = (source_config.vocab_size, source_config.hidden_size, feed_forward_size(source_config))
+    want = (config.vocab_size, config.hidden_size, feed_forward_size(config))
+    if have != want:
+        raise BertEmdError(f"--student-init {init}: vocabulary, hidden and feed-forward sizes "
+                           f"{'/'.join(map(str, have))} differ from the student's {'/'.join(map(str, want))}")
 
 
 def _pretrained_student(path: str, teacher_config, layers: int, labels: dict, attn_implementation: str):

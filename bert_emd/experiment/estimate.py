@@ -144,10 +144,10 @@ class Estimator:
         if recorded is None:
             return None, "no record"
         seconds, epochs, source = recorded
-        total = sum(seconds * float(self.experiment.teacher_options(task, settings, folder).get("epochs") or 3.0)
-                    / epochs for settings, folder in left)
-        scaled = any(float(self.experiment.teacher_options(task, settings, folder).get("epochs") or 3.0) != epochs
-                     for settings, folder in left)
+        wanted = [float(self.experiment.teacher_options(task, settings, folder).get("epochs") or 3.0)
+                  for settings, folder in left]
+        total = sum(seconds * value / epochs for value in wanted)
+        scaled = any(value != epochs for value in wanted)
         count = f"{len(left)} grid point(s) from " if self.experiment.teacher_grid(task) else ""
         return total, count + source + (f" ({epochs:g} epochs), scaled by epochs" if scaled else "")
 

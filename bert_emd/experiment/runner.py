@@ -66,11 +66,20 @@ class Experiment:
                 for name, settings in grid_points(self.teacher_grid(task))]
 
     def teacher_dir(self, task: str) -> Path:
-        """The task's teacher: with a grid, the chosen point once the grid is finished."""
-        folder = self.work / "teachers" / task
-        if self.teacher_grid(task) and (folder / "grid.json").is_file():
-            return point_dir(self.work / "teachers", task, json.loads((folder / "grid.json").read_text())["chosen"])
-        return folder
+        """The task's teacher: with a grid, the best point once every point is trained (before that, the task's
+        teacher folder, which holds no model)."""
+        summary = self.grid_summary(task)
+        return point_dir(self.work / "teachers", task, summary["chosen"]) if summary else self.work / "teachers" / task
+
+    def grid_summary(self, task: str) -> dict | None:
+        """Every grid point's settings and dev score and the chosen one; None without a grid or before it is done."""
+        if not self.teacher_grid(task):
+            return None
+        points = self.teacher_points(task)
+        if not all((folder / "eval_results.json").is_file() for _, _, folder in points):
+            return None
+        return choose(task, [(name, settings, json.loads((folder / "eval_results.json").read_text()))
+                             for name, settings, folder in points])
 
     def run_dir(self, task: str, row: Row, seed: int) -> Path:
         return self.work / task / row.name / f"seed{seed}"
@@ -151,11 +160,9 @@ class Experiment:
         points = self.teacher_points(task)
         for name, settings, folder in points:
             self.train_teacher(task, name, settings, folder)
-        if not self.teacher_grid(task):
+        summary = self.grid_summary(task)
+        if summary is None:  # no grid
             return
-        summary = choose(task, [(name, settings, json.loads((folder / "eval_results.json").read_text()))
-                                for name, settings, folder in points])
-        write_json(self.work / "teachers" / task / "grid.json", summary)
         write_json(record / "grid.json", summary)
         (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
         chosen = record / "grid" / summary["chosen"]
