@@ -136,8 +136,17 @@ class Estimator:
     def teacher(self, task: str) -> tuple[float | None, str]:
         """The teachers (grid points) of a task still to train, each from a recorded teacher's wall-clock scaled
         by epochs."""
-        left = [(settings, folder) for _, settings, folder in self.experiment.teacher_points(task)
-                if not (folder / "eval_results.json").is_file()]
+        experiment = self.experiment
+        points = experiment.teacher_points(task)
+        if experiment.teacher_grid(task):  # the points without a score, or the chosen one when its model is missing
+            left = [(settings, folder) for name, settings, folder in points
+                    if experiment.point_record(task, name, settings, folder) is None]
+            summary = None if left else experiment.grid_summary(task)
+            left += [(settings, folder) for name, settings, folder in points
+                     if summary and name == summary["chosen"] and not (folder / "eval_results.json").is_file()]
+        else:
+            left = [(settings, folder) for _, settings, folder in points
+                    if not (folder / "eval_results.json").is_file()]
         if not left:
             return 0.0, "trained"
         recorded = self.teacher_record(task)

@@ -72,14 +72,34 @@ class Experiment:
         return point_dir(self.work / "teachers", task, summary["chosen"]) if summary else self.work / "teachers" / task
 
     def grid_summary(self, task: str) -> dict | None:
-        """Every grid point's settings and dev score and the chosen one; None without a grid or before it is done."""
+        """Every grid point's settings and dev score and the chosen one; None without a grid or before every point
+        has a score (see point_record)."""
         if not self.teacher_grid(task):
             return None
-        points = self.teacher_points(task)
-        if not all((folder / "eval_results.json").is_file() for _, _, folder in points):
-            return None
-        return choose(task, [(name, settings, json.loads((folder / "eval_results.json").read_text()))
-                             for name, settings, folder in points])
+        scored = []
+        for name, settings, folder in self.teacher_points(task):
+            found = self.point_record(task, name, settings, folder)
+            if found is None:
+                return None
+            scored.append((name, settings, _read(found / "eval_results.json")))
+        return choose(task, scored)
+
+    def point_record(self, task: str, name: str, settings: dict, folder: Path) -> Path | None:
+        """The folder whose eval_results.json scores a grid point: its record in this experiment's results (the
+        grid's evidence: it stays when the model is trained again on another machine), else its model folder,
+        else a teacher record of another experiment in the results folder trained with the same settings. Only
+        records whose run_config.json holds the point's settings count. None: the point is still to train."""
+        from bert_emd.finetune import FinetuneConfig
+
+        wanted = to_dict(resolve_config(FinetuneConfig, None, self.teacher_options(task, settings, folder)))
+        others = [path for path in sorted(self.results.parent.glob(f"*/teachers/{task}"))
+                  if path.parent.parent != self.results]
+        others += [path for other in others for path in sorted(other.glob("grid/*"))]
+        for place in [self.results / "teachers" / task / "grid" / name, folder] + others:
+            run = _read(place / "run_config.json")
+            if _read(place / "eval_results.json") and run and not _different(run.get("config") or {}, wanted):
+                return place
+        return None
 
     def run_dir(self, task: str, row: Row, seed: int) -> Path:
         return self.work / task / row.name / f"seed{seed}"
@@ -155,20 +175,42 @@ class Experiment:
 
     # ----- running
     def ensure_teacher(self, task: str) -> None:
-        """Train the task's teacher, or every point of its grid and pick the best on the dev set."""
+        """Train the task's teacher, or every point of its grid not yet scored and pick the best on the dev set.
+        A point scored by a committed record is not trained again, except the chosen one when its model is not in
+        the work folder (a new machine): then it is trained again and teaches, its grid record stays as it was."""
         record = self.results / "teachers" / task
         points = self.teacher_points(task)
-        for name, settings, folder in points:
-            self.train_teacher(task, name, settings, folder)
-        summary = self.grid_summary(task)
-        if summary is None:  # no grid
+        if not self.teacher_grid(task):
+            self.train_teacher(task, *points[0])
             return
+        for name, settings, folder in points:
+            found = self.point_record(task, name, settings, folder)
+            if found is None or (folder / "eval_results.json").is_file():
+                self.train_teacher(task, name, settings, folder)  # trains it, or checks and reuses the model
+            elif found.parent.name == "grid" and found.parent.parent == record:
+                print(f"teacher {task} ({name}): scored by its record {found}", flush=True)
+            else:  # another experiment's teacher with the same settings: its records become this point's
+                (record / "grid" / name).mkdir(parents=True, exist_ok=True)
+                for file in ("eval_results.json", "run_config.json", "wall_clock.json"):
+                    if (found / file).is_file():
+                        shutil.copy2(found / file, record / "grid" / name / file)
+                write_json(record / "grid" / name / "record_of.json", {"record_of": str(found)})
+                print(f"teacher {task} ({name}): scored by {found}, trained with the same settings", flush=True)
+        summary = self.grid_summary(task)
+        name, settings, folder = next(point for point in points if point[0] == summary["chosen"])
+        if not (folder / "eval_results.json").is_file():
+            print(f"teacher {task}: the chosen point {name} has no model in {folder}; training it again (its grid "
+                  "record stays, the table's teacher row is the new model's)", flush=True)
+            self.train_teacher(task, name, settings, folder)
+            retrained = record / "retrained" / name  # counted in the teacher compute beside the grid
+            retrained.mkdir(parents=True, exist_ok=True)
+            for file in ("eval_results.json", "run_config.json", "wall_clock.json"):
+                shutil.copy2(folder / file, retrained / file)
         write_json(record / "grid.json", summary)
         (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
-        chosen = record / "grid" / summary["chosen"]
-        for name in ("eval_results.json", "run_config.json", "wall_clock.json"):  # the table's teacher row
-            if (chosen / name).is_file():
-                shutil.copy2(chosen / name, record / name)
+        for file in ("eval_results.json", "run_config.json", "wall_clock.json"):  # the table's teacher row: the model
+            if (folder / file).is_file():                                          # that teaches
+                shutil.copy2(folder / file, record / file)
         print(f"teacher {task}: grid of {len(points)}, chosen {summary['chosen']}\n{format_grid(summary)}", flush=True)
 
     def train_teacher(self, task: str, name: str, settings: dict, folder: Path) -> None:
@@ -185,6 +227,8 @@ class Experiment:
             finetune(config)
             write_json(folder / "wall_clock.json", {"seconds": time.time() - started})
         record = self.results / "teachers" / task / ("grid/" + name if name else "")
+        if name and (record / "eval_results.json").is_file():
+            return  # a grid point's record is the first training's: a model trained again does not replace it
         record.mkdir(parents=True, exist_ok=True)
         for file in ("eval_results.json", "run_config.json", "wall_clock.json"):
             if (folder / file).is_file():
@@ -197,9 +241,7 @@ class Experiment:
         except (OSError, ValueError, KeyError):
             raise BertEmdError(f"{folder} holds a teacher without a readable run_config.json; remove the folder "
                                "to train it again") from None
-        wanted = to_dict(config)
-        different = [f"{key} {recorded.get(key)!r} (wanted {wanted[key]!r})" for key in TEACHER_KEYS
-                     if recorded.get(key) != wanted[key]]
+        different = _different(recorded, to_dict(config))
         if different:
             raise BertEmdError(f"the teacher in {folder} was trained with other settings: {'; '.join(different)}; "
                                "remove the folder or use another --name / --work-dir")
@@ -330,6 +372,19 @@ class Experiment:
         plots = plot_all(self.results, table)
         print(f"\nrecords, table.md, table.json and {len(plots)} plot(s) written to {self.results}")
         return table
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _different(recorded: dict, wanted: dict) -> list[str]:
+    """The teacher settings in which a recorded run_config differs from the wanted ones."""
+    return [f"{key} {recorded.get(key)!r} (wanted {wanted[key]!r})" for key in TEACHER_KEYS
+            if recorded.get(key) != wanted[key]]
 
 
 def experiment(config: ExperimentConfig | str | dict | None = None, **overrides) -> dict:
