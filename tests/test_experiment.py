@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import statistics
 import sys
 
@@ -340,6 +341,74 @@ def test_teacher_grid_trains_every_point_and_the_best_on_dev_teaches(capsys, tin
     table = experiment(**{**options, "report": True, "report_only": True})
     clocks = [json.loads((records / "grid" / name / "wall_clock.json").read_text())["seconds"] for name in names]
     assert table["compute_seconds"]["teachers"] == pytest.approx(sum(clocks))
+
+
+def test_on_a_new_machine_only_the_chosen_grid_point_is_trained_again(capsys, tiny_bert, glue_dir, tmp_path,
+                                                                      monkeypatch):
+    grid = {"learning_rate": [1.0e-2, 1.0e-5]}
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=[],
+                              teacher={"batch_size": 8, "epochs": 1}, teacher_grid=grid, report=False)
+    experiment(**options, teachers_only=True)
+    records = tmp_path / "results" / "tiny" / "teachers" / "mrpc"
+    chosen = json.loads((records / "grid.json").read_text())["chosen"]
+    before = {path: path.read_bytes() for path in (records / "grid").rglob("*.json")}
+
+    shutil.rmtree(tmp_path / "work")  # a new machine: the committed records are there, the models are not
+    summary = experiment(**options, dry_run=True)
+    assert "1 grid point(s) from its recorded wall-clock" in capsys.readouterr().out  # the chosen point only
+    assert summary["estimated_seconds"] == pytest.approx(json.loads((records / "wall_clock.json").read_text())
+                                                         ["seconds"])
+    trained = []
+    real = runner_module.Experiment.train_teacher
+    monkeypatch.setattr(runner_module.Experiment, "train_teacher",
+                        lambda self, task, name, *rest: trained.append(name) or real(self, task, name, *rest))
+    experiment(**options, teachers_only=True)
+    assert trained == [chosen]
+    assert "scored by its record" in capsys.readouterr().out
+    assert {path: path.read_bytes() for path in (records / "grid").rglob("*.json")} == before  # grid records kept
+    work = tmp_path / "work" / "tiny" / "teachers" / "mrpc" / "grid"
+    assert [path.name for path in work.iterdir()] == [chosen]
+    again = (work / chosen / "eval_results.json").read_text()
+    assert (records / "eval_results.json").read_text() == again  # the table's teacher row: the model that teaches
+    assert (records / "retrained" / chosen / "eval_results.json").read_text() == again
+    table = experiment(**{**options, "report": True, "report_only": True})
+    clocks = [json.loads(path.read_text())["seconds"] for path in sorted(records.glob("*/*/wall_clock.json"))]
+    assert len(clocks) == 3 and table["compute_seconds"]["teachers"] == pytest.approx(sum(clocks))
+
+    # points whose settings changed are not scored by the old records: they are trained
+    shutil.rmtree(tmp_path / "work")
+    trained.clear()
+    experiment(**{**options, "teacher": {"batch_size": 4, "epochs": 1}}, teachers_only=True)
+    assert sorted(trained) == sorted(name for name, _ in runner_module.grid_points(grid))
+
+
+def test_a_grid_point_is_scored_by_another_experiments_teacher_with_its_settings(capsys, tiny_bert, glue_dir,
+                                                                                  tmp_path, monkeypatch):
+    teacher = {"batch_size": 8, "epochs": 1, "learning_rate": 1.0e-5}
+    old = tiny_experiment(tiny_bert, glue_dir, tmp_path, name="old", tasks="mrpc", methods="emd", seeds="1",
+                          rows=[], teacher=teacher, report=False)
+    experiment(**old, teachers_only=True)
+    old_record = tmp_path / "results" / "old" / "teachers" / "mrpc"
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=[],
+                              teacher={"batch_size": 8, "epochs": 1}, report=False,
+                              teacher_grid={"learning_rate": [1.0e-2, 1.0e-5]})
+    trained = []
+    real = runner_module.Experiment.train_teacher
+    monkeypatch.setattr(runner_module.Experiment, "train_teacher",
+                        lambda self, task, name, *rest: trained.append(name) or real(self, task, name, *rest))
+    capsys.readouterr()
+    experiment(**options, teachers_only=True)
+    records = tmp_path / "results" / "tiny" / "teachers" / "mrpc"
+    summary = json.loads((records / "grid.json").read_text())
+    assert "learning_rate-1e-05" not in trained or summary["chosen"] == "learning_rate-1e-05"
+    assert "learning_rate-0.01" in trained
+    point = records / "grid" / "learning_rate-1e-05"
+    assert (point / "eval_results.json").read_text() == (old_record / "eval_results.json").read_text()
+    assert json.loads((point / "record_of.json").read_text())["record_of"] == str(old_record)
+    assert "trained with the same settings" in capsys.readouterr().out
+    old_score = json.loads((old_record / "eval_results.json").read_text())["splits"]["dev"]["metrics"]
+    score = next(row["score"] for row in summary["points"] if row["name"] == "learning_rate-1e-05")
+    assert score == pytest.approx((old_score["f1"] + old_score["accuracy"]) / 2)
 
 
 @pytest.mark.parametrize("grid, message", [
