@@ -47,10 +47,19 @@ class TrainingOptions:
     logging_steps: int = option(50, "log the training loss every N steps (TensorBoard and console)", at_least=1)
     save_steps: int = option(500, "also checkpoint every N optimiser steps (besides each epoch end), so an "
                              "interrupted run resumes losing at most N steps", at_least=1)
+    eval_steps: int | None = option(None, "evaluate on the dev set every N optimiser steps instead of at each epoch "
+                                   "end, and keep the best of those evaluations (the BERT-EMD authors: 50); each "
+                                   "evaluation also saves a checkpoint", at_least=1)
 
 
-def check_training_options(options: TrainingOptions) -> None:
-    """What the option ranges (checked with every option, bert_emd.options) cannot say."""
+def check_training_options(options: TrainingOptions, evaluates: bool = True) -> None:
+    """What the option ranges (checked with every option, bert_emd.options) cannot say. ``evaluates``: whether
+    the run evaluates on a dev set during training (options that need it are refused otherwise)."""
+    if not evaluates:
+        for name in ("eval_steps", "early_stopping_patience"):
+            if getattr(options, name) is not None:
+                raise BertEmdError(f"--{name.replace('_', '-')} needs evaluation during training, and this run has "
+                                   "none (a command that does not evaluate, or no dev set: --validation-file)")
     if not options.output:
         raise BertEmdError("--output is required (the directory to write the model and results to)")
     if options.precision == "fp16" and not torch.cuda.is_available():
@@ -58,8 +67,10 @@ def check_training_options(options: TrainingOptions) -> None:
 
 
 def training_arguments(options: TrainingOptions, main_metric: str | None, **overrides) -> TrainingArguments:
-    """TrainingArguments for a run; with ``main_metric`` it evaluates each epoch and keeps the best."""
+    """TrainingArguments for a run; with ``main_metric`` it evaluates each epoch (or every ``eval_steps``) and
+    keeps the best."""
     evaluate = main_metric is not None
+    every = options.eval_steps if evaluate else None
     # Under torchrun without CUDA, accelerate runs DDP over gloo only when asked to use the CPU.
     distributed_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     arguments = dict(
@@ -76,8 +87,8 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
         fp16=options.precision == "fp16",
         bf16=options.precision == "bf16",
         gradient_accumulation_steps=options.gradient_accumulation,
-        eval_strategy="epoch" if evaluate else "no",
-        save_strategy="epoch",
+        eval_strategy=("steps" if every else "epoch") if evaluate else "no",
+        save_strategy="steps" if every else "epoch",  # best-model selection needs a save at each evaluation
         save_total_limit=2,
         load_best_model_at_end=evaluate,
         metric_for_best_model=main_metric,
@@ -91,8 +102,20 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
         ddp_find_unused_parameters=False,
         use_cpu=distributed_cpu,
     )
+    if every:
+        arguments.update(eval_steps=every, save_steps=every)
     arguments.update(overrides)
     return TrainingArguments(**arguments)
+
+
+def dev_history(trainer, main_metric: str) -> list[dict]:
+    """The dev metrics of every evaluation during training, with its epoch and step (the kept model is the best
+    of them)."""
+    skip = ("_runtime", "_per_second")
+    return [{"epoch": entry["epoch"], "step": entry.get("step"),
+             **{key.removeprefix("eval_"): value for key, value in entry.items()
+                if key.startswith("eval_") and not key.endswith(skip)}}
+            for entry in trainer.state.log_history if f"eval_{main_metric}" in entry]
 
 
 class SaveEverySteps(TrainerCallback):

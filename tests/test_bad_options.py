@@ -52,6 +52,13 @@ CASES = [
     (FT + ["--early-stopping-patience", "0"], "--early-stopping-patience must be >= 1"),
     (FT + ["--logging-steps", "0"], "--logging-steps must be >= 1"),
     (FT + ["--save-steps", "0"], "--save-steps must be >= 1"),
+    (FT + ["--eval-steps", "0"], "--eval-steps must be >= 1"),
+    # options that need evaluation during training, on a run or command without it
+    (GD + ["--eval-steps", "50"], "--eval-steps needs evaluation during training"),
+    (HY + ["--eval-steps", "50"], "--eval-steps needs evaluation during training"),
+    (EE + ["--early-stopping-patience", "2"], "--early-stopping-patience needs evaluation during training"),
+    (["finetune", "--model", TEACHER, "--train-file", "{two_class}", "--eval-steps", "5", "--output", "{out}"],
+     "--eval-steps needs evaluation during training"),
     (FT + ["--max-length", "0"], "--max-length must be >= 1"),
     (FT + ["--max-length", "1000"], "--max-length 1000 is more than"),
     (FT + ["--max-train-samples", "0"], "--max-train-samples must be >= 1"),
@@ -166,6 +173,8 @@ def places(tmp_path_factory, tiny_teacher, tiny_bert, glue_dir):
     save_file(weights, nan_model / "model.safetensors", metadata={"format": "pt"})
     one_class = root / "one_class.csv"
     one_class.write_text("text,label\ngood film,1\nfine acting,1\nlovely,1\n")
+    two_class = root / "two_class.csv"
+    two_class.write_text("text,label\ngood film,1\ndull acting,0\nlovely,1\n")
     yamls = {"yaml_lots": "epochs: lots\n", "yaml_half_batch": "batch_size: 2.5\n", "yaml_unknown": "epochz: 3\n"}
     for name, text in yamls.items():
         (root / f"{name}.yaml").write_text(text)
@@ -176,7 +185,8 @@ def places(tmp_path_factory, tiny_teacher, tiny_bert, glue_dir):
     corpus.write_text("A small corpus line for the general stage.\n" * 4)
     return {"glue": str(glue_dir), "teacher": str(tiny_teacher), "encoder": str(tiny_bert), "corpus": str(corpus),
             "no_tokenizer": str(no_tokenizer), "corrupt": str(corrupt), "nan_model": str(nan_model),
-            "one_class": str(one_class), "a_file": str(a_file), "a_dir": str(root / "a_dir"),
+            "one_class": str(one_class), "two_class": str(two_class), "a_file": str(a_file),
+            "a_dir": str(root / "a_dir"),
             **{name: str(root / f"{name}.yaml") for name in yamls}}
 
 

@@ -389,6 +389,27 @@ def test_two_stage_gives_each_stage_its_learning_rate_and_schedule(tiny_teacher,
     assert run["intermediate_lr_schedule"] == "constant" and run["lr_schedule"] == "linear"
 
 
+def test_eval_steps_evaluates_every_n_steps_and_keeps_the_best(tiny_teacher, glue_dir, tmp_path):
+    output = tmp_path / "every"
+    results = bert_emd.distill(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output), eval_steps=2,
+                               learning_rate=3e-3, **{**QUICK, "max_train_samples": 64})  # 8 steps
+    evaluations = results["train"]["joint"]["dev_evaluations"]
+    assert [entry["step"] for entry in evaluations] == [2, 4, 6, 8]
+    scores = [entry["accuracy"] for entry in evaluations]
+    best = scores.index(max(scores))  # the first of equal scores is kept
+    assert results["train"]["joint"]["best_step"] == evaluations[best]["step"]
+    assert results["splits"]["dev"]["metrics"]["accuracy"] == pytest.approx(scores[best])
+    assert not list(output.glob("checkpoint-*"))
+    saved = json.loads((output / "run_config.json").read_text())["config"]
+    assert saved["eval_steps"] == 2
+
+    staged = bert_emd.distill(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(tmp_path / "staged"),
+                              eval_steps=2, schedule="two-stage", intermediate_epochs=1, prediction_epochs=1,
+                              **{**QUICK, "max_train_samples": 32})  # 4 steps a stage
+    assert "dev_evaluations" not in staged["train"]["intermediate"]  # the layer stage is not scored
+    assert [entry["step"] for entry in staged["train"]["prediction"]["dev_evaluations"]] == [2, 4]
+
+
 def test_resume_from_a_mid_epoch_checkpoint(tiny_teacher, glue_dir, tmp_path, monkeypatch):
     settings = dict(teacher=str(tiny_teacher), data_dir=str(glue_dir), save_steps=3, **QUICK)  # 4 steps, 1 epoch
     straight = bert_emd.distill(output=str(tmp_path / "straight"), **settings)

@@ -150,6 +150,15 @@ def test_mnli_both_dev_sets_and_submission_files(tiny_bert, written_glue, tmp_pa
     assert {line.split("\t")[1] for line in lines[1:]} <= {"entailment", "neutral", "contradiction"}
 
 
+def test_eval_steps_records_every_evaluation_and_keeps_the_best(tiny_bert, glue_dir, tmp_path):
+    results = bert_emd.finetune(model=str(tiny_bert), task="mrpc", data_dir=str(glue_dir), output=str(tmp_path),
+                                max_train_samples=48, max_eval_samples=40, eval_steps=2, **{**QUICK, "epochs": 1})
+    evaluations = results["train"]["dev_per_epoch"]
+    assert [entry["step"] for entry in evaluations] == [2, 3]  # every 2 steps, and the last (48 / 16 = 3) step
+    best = max(evaluations, key=lambda entry: entry["f1"])
+    assert results["splits"]["dev"]["metrics"]["f1"] == pytest.approx(best["f1"])
+
+
 def test_each_epochs_dev_metrics_are_recorded_and_the_best_epoch_is_kept(tiny_bert, glue_dir, tmp_path):
     results = bert_emd.finetune(model=str(tiny_bert), task="mrpc", data_dir=str(glue_dir), output=str(tmp_path),
                                 max_train_samples=48, max_eval_samples=40, **{**QUICK, "epochs": 3})

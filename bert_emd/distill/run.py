@@ -25,6 +25,7 @@ from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
     callbacks,
     check_training_options,
+    dev_history,
     remove_checkpoints,
     train_resuming,
     training_arguments,
@@ -34,7 +35,7 @@ STAGE_DONE = "stage_done.json"
 
 
 def check_distill_options(config: DistillConfig) -> None:
-    check_training_options(config)
+    check_training_options(config, evaluates=bool(config.validation_file) or not config.uses_own_files)
     if not config.teacher:
         raise BertEmdError("--teacher is required (a fine-tuned teacher directory)")
     if not config.student_layers:
@@ -111,6 +112,9 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         result, checkpoint = train_resuming(trainer, options, restore=restore_history(history))
         train_log[stage] = {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
                             "loss": result.training_loss, "resumed_from": checkpoint}
+        if evaluate:  # the dev score of every evaluation, and the step of the kept (best) one
+            train_log[stage]["dev_evaluations"] = dev_history(trainer, task.main_metric)
+            train_log[stage]["best_step"] = _best_step(trainer)
         if stage == "intermediate":
             trainer.save_model(str(output))  # every rank calls it; only the main process writes
         if trainer.is_world_process_zero():
@@ -123,6 +127,11 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     results = _write_outputs(config, task, distiller, tokenizer, history, train_log, eval_raw is not None)
     results["layer_weights"] = distiller.layer_weights()
     return results
+
+
+def _best_step(trainer) -> int | None:
+    best = trainer.state.best_model_checkpoint
+    return int(best.rsplit("-", 1)[1]) if best else None
 
 
 def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer, history, train_log, has_eval) -> dict:

@@ -124,7 +124,7 @@ def per_exit_metrics(task, logits: torch.Tensor, labels) -> list[dict]:
 
 
 def check_train_options(config: EarlyExitTrainConfig) -> None:
-    check_training_options(config)
+    check_training_options(config, evaluates=False)
     if not config.teacher:
         raise BertEmdError("--teacher is required (a fine-tuned model directory)")
     if config.student_design == "fastbert" and config.student_width % config.student_heads:

@@ -17,6 +17,7 @@ from bert_emd.training import (
     TrainingOptions,
     callbacks,
     check_training_options,
+    dev_history,
     remove_checkpoints,
     train_resuming,
     training_arguments,
@@ -32,19 +33,11 @@ def has_validation(config: DataOptions) -> bool:
     return bool(config.validation_file) or not config.uses_own_files
 
 
-def dev_per_epoch(trainer: Trainer, main_metric: str) -> list[dict]:
-    """The dev metrics of each epoch-end evaluation (the kept model is the best of them)."""
-    skip = ("_runtime", "_per_second")
-    return [{"epoch": entry["epoch"], **{key.removeprefix("eval_"): value for key, value in entry.items()
-                                         if key.startswith("eval_") and not key.endswith(skip)}}
-            for entry in trainer.state.log_history if f"eval_{main_metric}" in entry]
-
-
 @writes_output("finetune", FinetuneConfig)
 def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> dict:
     """Fine-tune ``config.model`` on ``config.task`` and write the model, tokenizer and results."""
     config = resolve_config(FinetuneConfig, config, overrides)
-    check_training_options(config)
+    check_training_options(config, evaluates=has_validation(config))
     task = resolve_task(config)
     tokenizer = load_tokenizer(config.model, config.max_length)
     train_raw = load_split(task, config, "train")
@@ -71,7 +64,7 @@ def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> 
     results = {"task": task.name, "model": config.model, "main_metric": task.main_metric,
                "train": {"runtime_s": train_output.metrics.get("train_runtime"), "steps": train_output.global_step,
                          "loss": train_output.training_loss, "examples": len(train_raw),
-                         "resumed_from": checkpoint, "dev_per_epoch": dev_per_epoch(trainer, task.main_metric)},
+                         "resumed_from": checkpoint, "dev_per_epoch": dev_history(trainer, task.main_metric)},
                "splits": {}}
     if eval_raw is not None:
         results["splits"] = evaluate_models(task, config, "dev", trainer.model, tokenizer,

@@ -38,7 +38,7 @@ from bert_emd.training import (
 
 
 def check_general_options(config: GeneralDistillConfig) -> None:
-    check_training_options(config)
+    check_training_options(config, evaluates=False)
     if not config.teacher:
         raise BertEmdError("--teacher is required (a pre-trained encoder: minilm-l6, a directory or a hub id)")
     if not config.student_layers:

@@ -85,7 +85,7 @@ def target_names(spec: str) -> list[str]:
 
 
 def check_hybrid_options(config: HybridConfig) -> None:
-    check_training_options(config)
+    check_training_options(config, evaluates=False)
     if not config.teacher:
         raise BertEmdError("--teacher is required (a fine-tuned model directory)")
     if config.target_ratio is None:  # the ranges of it and every other number are checked with the options
