@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bert_emd.data.tasks import get_task
 from bert_emd.errors import BertEmdError
+from bert_emd.experiment.clock import timed
 from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_experiment, select_rows, task_setting
 from bert_emd.experiment.table import build_table, format_table
 from bert_emd.experiment.teacher_grid import choose, format_grid, grid_points, point_dir
@@ -144,11 +145,11 @@ class Experiment:
         folder = self.general_dir(row)
         if not (folder / "general_distill_results.json").is_file():
             print(f"general distillation of a {row.layers}-layer student -> {folder}", flush=True)
-            started = time.time()
             settings = {key: list(value) if isinstance(value, tuple) else value for key, value in row.general or ()}
-            general_distill(**settings, **self.shared_data_options(), teacher=self.config.teacher_model,
-                            student_layers=row.layers, output=str(folder))
-            write_json(folder / "wall_clock.json", {"seconds": time.time() - started})
+            clock = timed(folder, lambda: general_distill(**settings, **self.shared_data_options(),
+                                                          teacher=self.config.teacher_model,
+                                                          student_layers=row.layers, output=str(folder)))
+            write_json(folder / "wall_clock.json", clock)
         record = self.results / "general" / folder.name  # the records, not the weights, go to git
         record.mkdir(parents=True, exist_ok=True)
         for name in ("general_distill_results.json", "distill_state.json", "run_config.json", "wall_clock.json"):
@@ -223,9 +224,7 @@ class Experiment:
             print(f"{label}: reusing {folder}", flush=True)
         else:
             print(f"{label}: fine-tuning {config.model} -> {folder}", flush=True)
-            started = time.time()
-            finetune(config)
-            write_json(folder / "wall_clock.json", {"seconds": time.time() - started})
+            write_json(folder / "wall_clock.json", timed(folder, lambda: finetune(config)))
         record = self.results / "teachers" / task / ("grid/" + name if name else "")
         if name and (record / "eval_results.json").is_file():
             return  # a grid point's record is the first training's: a model trained again does not replace it
@@ -255,9 +254,7 @@ class Experiment:
             self.ensure_general(row)
         config = resolve_config(DistillConfig, None, self.student_options(task, row, seed))
         output, record = Path(config.output), self.record_dir(task, row, seed)
-        started = time.time()
-        distill(config)
-        write_json(output / "wall_clock.json", {"seconds": time.time() - started})
+        write_json(output / "wall_clock.json", timed(output, lambda: distill(config)))
         record.mkdir(parents=True, exist_ok=True)
         for name in RECORD_FILES + ("wall_clock.json",):
             shutil.copy2(output / name, record / name)
