@@ -402,6 +402,22 @@ def test_eval_steps_evaluates_every_n_steps_and_keeps_the_best(tiny_teacher, glu
     assert not list(output.glob("checkpoint-*"))
     saved = json.loads((output / "run_config.json").read_text())["config"]
     assert saved["eval_steps"] == 2
+    # each loss term's mean over the run, against the TensorBoard scalars the Trainer wrote
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = {}
+    for events in sorted((output / "runs").rglob("events.out.tfevents*")):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            scalars.setdefault(tag, []).extend(event.value for event in accumulator.Scalars(tag))
+    terms = results["train"]["joint"]["loss_terms"]
+    assert {"loss_prediction", "loss_attention_emd", "loss_hidden_emd", "loss_embedding"} <= set(terms)
+    for term, summary in terms.items():
+        values = scalars[f"train/{term}"]
+        assert len(values) == 8  # logged every step
+        assert summary["mean"] == pytest.approx(np.mean(values), rel=1e-5)
+        assert summary["last_quarter"] == pytest.approx(np.mean(values[-2:]), rel=1e-5)
 
     staged = bert_emd.distill(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(tmp_path / "staged"),
                               eval_steps=2, schedule="two-stage", intermediate_epochs=1, prediction_epochs=1,

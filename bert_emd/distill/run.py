@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 from pathlib import Path
 
 from safetensors.torch import load_file
@@ -111,7 +112,8 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         )
         result, checkpoint = train_resuming(trainer, options, restore=restore_history(history))
         train_log[stage] = {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
-                            "loss": result.training_loss, "resumed_from": checkpoint}
+                            "loss": result.training_loss, "resumed_from": checkpoint,
+                            "loss_terms": _loss_terms(trainer)}
         if evaluate:  # the dev score of every evaluation, and the step of the kept (best) one
             train_log[stage]["dev_evaluations"] = dev_history(trainer, task.main_metric)
             train_log[stage]["best_step"] = _best_step(trainer)
@@ -127,6 +129,17 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     results = _write_outputs(config, task, distiller, tokenizer, history, train_log, eval_raw is not None)
     results["layer_weights"] = distiller.layer_weights()
     return results
+
+
+def _loss_terms(trainer) -> dict:
+    """Each logged loss term (unweighted, as in TensorBoard) averaged over the stage and over its last quarter of
+    logs: how large the layer terms are beside the prediction loss."""
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry and "eval_loss" not in entry]
+    terms = sorted({key for entry in logs for key in entry if key.startswith("loss_")})
+    late = logs[len(logs) - max(1, len(logs) // 4):]
+    return {term: {"mean": statistics.fmean(entry[term] for entry in logs if term in entry),
+                   "last_quarter": statistics.fmean(entry[term] for entry in late if term in entry)}
+            for term in terms if any(term in entry for entry in late)}
 
 
 def _best_step(trainer) -> int | None:
