@@ -1,0 +1,118 @@
+"""The recipe table's rows side by side per task, with what decides whether a layer mapping can matter.
+
+    .venv/bin/python docs/results/recipe_table/compare.py [--work-dir /work/bert-emd-runs]
+    # prints the comparison, writes docs/results/recipe_table/compare.md and compare.json
+
+Reads the committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
+Spearman) and its share of the teacher's, the optimiser steps, the step of the kept (best) evaluation, the
+wall-clock, and for the joint recipe the share of the layer terms in the loss: beta * (theta * (attention +
+hidden) + embedding) against alpha * prediction, each term averaged over the last quarter of the logs
+(`train.joint.loss_terms`). Runs recorded before loss terms were kept take them from their TensorBoard logs under
+--work-dir (said so in the table). For EMD rows, the final student and teacher layer weights (attention term).
+"""
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+HERE = Path(__file__).parent
+METRICS = {"cola": ["matthews_correlation"], "mrpc": ["f1", "accuracy"], "rte": ["accuracy"],
+           "stsb": ["pearson", "spearman"], "sst2": ["accuracy"]}
+
+
+def _read(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def loss_terms_from_events(folder: Path) -> dict | None:
+    """The joint stage's loss terms over the last quarter of logs, from a run's TensorBoard event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values: dict = {}
+    for events in sorted((folder / "runs").rglob("events.out.tfevents*")):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            if tag.startswith("train/loss_"):
+                values.setdefault(tag.removeprefix("train/"), {}).update(
+                    {event.step: event.value for event in accumulator.Scalars(tag)})
+    if not values:
+        return None
+    out = {}
+    for term, by_step in values.items():
+        steps = sorted(by_step)
+        late = steps[len(steps) - max(1, len(steps) // 4):]
+        out[term] = {"last_quarter": statistics.fmean(by_step[step] for step in late)}
+    return out
+
+
+def layer_share(terms: dict, config: dict) -> float | None:
+    layer = terms.get("loss_attention_emd", terms.get("loss_attention", {})).get("last_quarter", 0.0) + \
+        terms.get("loss_hidden_emd", terms.get("loss_hidden", {})).get("last_quarter", 0.0)
+    embedding = terms.get("loss_embedding", {}).get("last_quarter", 0.0)
+    weighted = config["beta"] * (config["theta"] * layer + embedding)
+    prediction = config["alpha"] * terms.get("loss_prediction", {}).get("last_quarter", 0.0)
+    return weighted / (weighted + prediction) if weighted + prediction > 0 else None
+
+
+def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) -> dict:
+    results, config = _read(folder / "eval_results.json"), _read(folder / "run_config.json")["config"]
+    metrics = [100 * results["splits"]["dev"]["metrics"][name] for name in METRICS[task]]
+    stages = results["train"]
+    entry = {"metrics": metrics, "share_of_teacher": statistics.fmean(metrics) / teacher_score,
+             "steps": sum(stage.get("steps") or 0 for stage in stages.values()),
+             "best_step": next((stage.get("best_step") for stage in stages.values() if stage.get("best_step")), None),
+             "minutes": (_read(folder / "wall_clock.json") or {}).get("seconds", 0) / 60}
+    if "joint" in stages and config["mapping"] != "none":
+        terms, source = stages["joint"].get("loss_terms"), "record"
+        if terms is None and work is not None:
+            terms, source = loss_terms_from_events(work / task / folder.parent.name / folder.name), "TensorBoard"
+        if terms:
+            entry.update(layer_share=layer_share(terms, config), loss_terms_from=source)
+    state = _read(folder / "distill_state.json") or {}
+    if state.get("mapping") == "emd" and "attention" in state:
+        entry["weights"] = {side: [round(value, 3) for value in state["attention"][side]]
+                            for side in ("student_weights", "teacher_weights")}
+    return entry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", type=Path, help="the experiment work folder (for TensorBoard logs)")
+    arguments = parser.parse_args()
+    work = arguments.work_dir / "recipe_table" if arguments.work_dir else None
+    summary, lines = {}, []
+    for task_folder in sorted((HERE / "runs").iterdir()):
+        task = task_folder.name
+        teacher = _read(HERE / "teachers" / task / "eval_results.json")
+        teacher_score = statistics.fmean(100 * teacher["splits"]["dev"]["metrics"][name] for name in METRICS[task])
+        lines += [f"\n{task} (teacher {teacher_score:.1f})\n",
+                  "| row | seeds | dev x 100 | % of teacher | steps (best) | min | layer terms in loss "
+                  "| EMD weights: student / teacher (attention) |", "|---|---|---|---|---|---|---|---|"]
+        summary[task] = {"teacher": teacher_score, "rows": {}}
+        for row in sorted(task_folder.iterdir()):
+            entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
+                       if (seed / "eval_results.json").is_file()]
+            if not entries:
+                continue
+            summary[task]["rows"][row.name] = entries
+            first = entries[0]
+            scores = " / ".join(f"{statistics.fmean(e['metrics'][i] for e in entries):.1f}"
+                                for i in range(len(first["metrics"])))
+            share = "-" if first.get("layer_share") is None else f"{100 * first['layer_share']:.1f}%"
+            if first.get("loss_terms_from") == "TensorBoard":
+                share += " (TensorBoard)"
+            weights = " / ".join(str(first["weights"][side]) for side in ("student_weights", "teacher_weights")) \
+                if "weights" in first else "-"
+            kept = 100 * statistics.fmean(entry["share_of_teacher"] for entry in entries)
+            lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.0f}% | {first['steps']} "
+                         f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {weights} |")
+    text = "\n".join(lines).strip() + "\n"
+    print(text)
+    (HERE / "compare.md").write_text(text, encoding="utf-8")
+    (HERE / "compare.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
