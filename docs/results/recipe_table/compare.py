@@ -7,8 +7,9 @@ Reads the committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F
 Spearman) and its share of the teacher's, the optimiser steps, the step of the kept (best) evaluation, the
 wall-clock, and for the joint recipe the share of the layer terms in the loss: beta * (theta * (attention +
 hidden) + embedding) against alpha * prediction, each term averaged over the last quarter of the logs
-(`train.joint.loss_terms`). Runs recorded before loss terms were kept take them from their TensorBoard logs under
---work-dir (said so in the table). For EMD rows, the final student and teacher layer weights (attention term).
+(`train.joint.loss_terms`), and that prediction loss itself. Runs recorded before loss terms were kept take them
+from their TensorBoard logs under --work-dir (said so in the table). For EMD rows, the final student and teacher
+layer weights (attention term).
 """
 
 import argparse
@@ -69,7 +70,8 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
         if terms is None and work is not None:
             terms, source = loss_terms_from_events(work / task / folder.parent.name / folder.name), "TensorBoard"
         if terms:
-            entry.update(layer_share=layer_share(terms, config), loss_terms_from=source)
+            entry.update(layer_share=layer_share(terms, config), loss_terms_from=source,
+                         prediction_loss=terms.get("loss_prediction", {}).get("last_quarter"))
     state = _read(folder / "distill_state.json") or {}
     if state.get("mapping") == "emd" and "attention" in state:
         entry["weights"] = {side: [round(value, 3) for value in state["attention"][side]]
@@ -89,7 +91,7 @@ def main() -> None:
         teacher_score = statistics.fmean(100 * teacher["splits"]["dev"]["metrics"][name] for name in METRICS[task])
         lines += [f"\n{task} (teacher {teacher_score:.1f})\n",
                   "| row | seeds | dev x 100 | % of teacher | steps (best) | min | layer terms in loss "
-                  "| EMD weights: student / teacher (attention) |", "|---|---|---|---|---|---|---|---|"]
+                  "| prediction loss | EMD weights: student / teacher (attention) |", "|---" * 9 + "|"]
         summary[task] = {"teacher": teacher_score, "rows": {}}
         for row in sorted(task_folder.iterdir()):
             entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
@@ -106,8 +108,9 @@ def main() -> None:
             weights = " / ".join(str(first["weights"][side]) for side in ("student_weights", "teacher_weights")) \
                 if "weights" in first else "-"
             kept = 100 * statistics.fmean(entry["share_of_teacher"] for entry in entries)
+            prediction = "-" if first.get("prediction_loss") is None else f"{first['prediction_loss']:.4f}"
             lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.0f}% | {first['steps']} "
-                         f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {weights} |")
+                         f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
     text = "\n".join(lines).strip() + "\n"
     print(text)
     (HERE / "compare.md").write_text(text, encoding="utf-8")
