@@ -294,6 +294,23 @@ def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys
     assert "the recorded wall-clock of old's rte teacher" in out
 
 
+def test_a_task_this_experiment_has_not_run_is_estimated_from_the_other_experiments(capsys, tiny_bert, glue_dir,
+                                                                                      tmp_path):
+    record_rte_run(tmp_path / "r" / "old")  # rte in another experiment: 2.0 s per step
+    own = tmp_path / "r" / "new" / "runs" / "mrpc" / "none-L2" / "seed1"  # this experiment ran mrpc only: 5.0 s
+    own.mkdir(parents=True)
+    (own / "eval_results.json").write_text(json.dumps({"task": "mrpc", "train": {
+        "joint": {"runtime_s": 50.0, "steps": 10}}}))
+    (own / "run_config.json").write_text(json.dumps({"config": {"student_layers": 2}}))
+    experiment(name="new", tasks="rte,mrpc", methods="emd", seeds="1", teacher_model=str(tiny_bert),
+               data_dir=str(glue_dir), work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"),
+               max_train_samples=64, dry_run=True, distill={"batch_size": 16, "epochs": 2.0})
+    out = capsys.readouterr().out
+    assert "rte    emd-L2               seed 1  ~0 min (8 steps x 2.00 s from 1 rte L2 run(s) (records of other " \
+           "experiments))" in out  # the same task elsewhere before another task here
+    assert "8 steps x 5.00 s from 1 mrpc L2 run(s))" in out
+
+
 def test_teacher_grid_trains_every_point_and_the_best_on_dev_teaches(capsys, tiny_bert, glue_dir, tmp_path):
     grid = {"learning_rate": [1.0e-2, 1.0e-5], "epochs": [1, 2]}
     options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=[],

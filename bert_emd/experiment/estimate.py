@@ -52,16 +52,22 @@ def recorded_rates(results: Path) -> list[Rate]:
     return rates
 
 
-def seconds_per_step(rates: list[Rate], task: str, layers: int) -> tuple[float | None, str]:
-    same = [rate.seconds_per_step for rate in rates if rate.task == task and rate.layers == layers]
-    if same:
-        return statistics.median(same), f"{len(same)} {task} L{layers} run(s)"
-    scaled = [rate.seconds_per_step * layers / rate.layers for rate in rates if rate.task == task]
-    if scaled:  # the task's sequence lengths matter more than the depth
-        return statistics.median(scaled), f"{len(scaled)} {task} run(s), scaled by depth"
-    depth = [rate.seconds_per_step for rate in rates if rate.layers == layers]
-    if depth:
-        return statistics.median(depth), f"{len(depth)} L{layers} run(s) of other tasks"
+def seconds_per_step(rates: list[Rate], task: str, layers: int, others: list[Rate] = ()) -> tuple[float | None, str]:
+    """The median rate of this experiment's runs of the task and depth, else of the task scaled by depth (its
+    sequence lengths matter more than the depth), else the same from the other experiments' records (``others``),
+    else runs of that depth on other tasks (this experiment's, then the others')."""
+    borrowed = " (records of other experiments)"
+    for pool, note in ((rates, ""), (others, borrowed)):
+        same = [rate.seconds_per_step for rate in pool if rate.task == task and rate.layers == layers]
+        if same:
+            return statistics.median(same), f"{len(same)} {task} L{layers} run(s){note}"
+        scaled = [rate.seconds_per_step * layers / rate.layers for rate in pool if rate.task == task]
+        if scaled:
+            return statistics.median(scaled), f"{len(scaled)} {task} run(s), scaled by depth{note}"
+    for pool, note in ((rates, ""), (others, borrowed)):
+        depth = [rate.seconds_per_step for rate in pool if rate.layers == layers]
+        if depth:
+            return statistics.median(depth), f"{len(depth)} L{layers} run(s) of other tasks{note}"
     return None, "no finished run to go by"
 
 
@@ -69,11 +75,10 @@ class Estimator:
     def __init__(self, experiment):
         self.experiment = experiment
         self.rates = recorded_rates(experiment.results)
-        self.borrowed = ""
-        if not self.rates:  # a new experiment: go by the other experiments' records in the same results folder
-            for other in sorted(experiment.results.parent.glob("*/runs")):
-                self.rates += recorded_rates(other.parent)
-            self.borrowed = " (records of other experiments)" if self.rates else ""
+        # where this experiment has no record to go by (a new one, or a task or depth it has not run yet):
+        # the other experiments' records in the same results folder
+        self.other_rates = [rate for other in sorted(experiment.results.parent.glob("*/runs"))
+                            if other.parent != experiment.results for rate in recorded_rates(other.parent)]
         self._sizes: dict[str, int] = {}
         self._generals: set[Path] = set()
 
@@ -107,8 +112,7 @@ class Estimator:
         return sum(math.ceil(per_epoch * value) for value in epochs)
 
     def student(self, task: str, row, seed: int) -> tuple[float | None, str]:
-        rate, source = seconds_per_step(self.rates, task, row.layers)
-        source += self.borrowed if rate is not None else ""
+        rate, source = seconds_per_step(self.rates, task, row.layers, self.other_rates)
         steps = self.planned_steps(task, row, seed)
         if rate is None:
             return None, f"{steps} steps; {source}"

@@ -65,13 +65,13 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
              "steps": sum(stage.get("steps") or 0 for stage in stages.values()),
              "best_step": next((stage.get("best_step") for stage in stages.values() if stage.get("best_step")), None),
              "minutes": (_read(folder / "wall_clock.json") or {}).get("seconds", 0) / 60}
-    if "joint" in stages and config["mapping"] != "none":
+    if "joint" in stages:
         terms, source = stages["joint"].get("loss_terms"), "record"
         if terms is None and work is not None:
             terms, source = loss_terms_from_events(work / task / folder.parent.name / folder.name), "TensorBoard"
         if terms:
-            entry.update(layer_share=layer_share(terms, config), loss_terms_from=source,
-                         prediction_loss=terms.get("loss_prediction", {}).get("last_quarter"))
+            entry.update(loss_terms_from=source, prediction_loss=terms.get("loss_prediction", {}).get("last_quarter"),
+                         layer_share=layer_share(terms, config) if config["mapping"] != "none" else None)
     state = _read(folder / "distill_state.json") or {}
     if state.get("mapping") == "emd" and "attention" in state:
         entry["weights"] = {side: [round(value, 3) for value in state["attention"][side]]
