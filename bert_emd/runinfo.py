@@ -33,6 +33,14 @@ def write_json(path: str | Path, data: Any) -> Path:
     return path
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file's contents, or None when it is missing or unreadable (a record still to be written)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _torch_threads() -> int:
     import torch  # imported here: runinfo is also used by commands that have not loaded torch yet
 

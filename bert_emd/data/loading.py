@@ -46,6 +46,11 @@ class DataOptions:
     def uses_own_files(self) -> bool:
         return bool(self.train_file or self.validation_file or self.test_file)
 
+    @property
+    def has_dev_set(self) -> bool:
+        """A GLUE task's dev split, or the user's --validation-file."""
+        return bool(self.validation_file) or not self.uses_own_files
+
 
 def resolve_task(options: DataOptions, model_labels: tuple[str, ...] | None = None) -> TaskSpec:
     """The task of a run: a GLUE task by name, or a custom task for the user's own files."""

@@ -36,7 +36,7 @@ STAGE_DONE = "stage_done.json"
 
 
 def check_distill_options(config: DistillConfig) -> None:
-    check_training_options(config, evaluates=bool(config.validation_file) or not config.uses_own_files)
+    check_training_options(config, evaluates=config.has_dev_set)
     if not config.teacher:
         raise BertEmdError("--teacher is required (a fine-tuned teacher directory)")
     if not config.student_layers:
@@ -73,8 +73,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
                             config.student_intermediate, config.student_heads, attention)
     check_pair(teacher, student, config)
     train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
-    eval_raw = load_split(task, config, task.eval_splits[0]) if config.validation_file or not config.uses_own_files \
-        else None
+    eval_raw = load_split(task, config, task.eval_splits[0]) if config.has_dev_set else None
     distiller = Distiller(teacher, student, config)
 
     if config.schedule == "joint":
@@ -116,7 +115,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
                             "loss_terms": _loss_terms(trainer)}
         if evaluate:  # the dev score of every evaluation, and the step of the kept (best) one
             train_log[stage]["dev_evaluations"] = dev_history(trainer, task.main_metric)
-            train_log[stage]["best_step"] = _best_step(trainer)
+            train_log[stage]["best_step"] = trainer.state.best_global_step
         if stage == "intermediate":
             trainer.save_model(str(output))  # every rank calls it; only the main process writes
         if trainer.is_world_process_zero():
@@ -140,11 +139,6 @@ def _loss_terms(trainer) -> dict:
     return {term: {"mean": statistics.fmean(entry[term] for entry in logs if term in entry),
                    "last_quarter": statistics.fmean(entry[term] for entry in late if term in entry)}
             for term in terms if any(term in entry for entry in late)}
-
-
-def _best_step(trainer) -> int | None:
-    best = trainer.state.best_model_checkpoint
-    return int(best.rsplit("-", 1)[1]) if best else None
 
 
 def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer, history, train_log, has_eval) -> dict:

@@ -158,7 +158,7 @@ def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **
                "targets": config.targets, "train": {"runtime_s": result.metrics.get("train_runtime"),
                                                     "steps": result.global_step, "loss": result.training_loss},
                "layer_weights": distiller.layer_weights(), "splits": {}}
-    if config.validation_file or not config.uses_own_files:
+    if config.has_dev_set:
         for split in task.eval_splits:
             dev = tokenize(load_split(task, config, split), tokenizer, config.max_length, f"Tokenising {split}")
             logits = exit_logits(model, dev, tokenizer, config.eval_batch_size)

@@ -9,11 +9,10 @@ one sitting or several, and seconds per step stay comparable between runs.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from bert_emd.runinfo import write_json
+from bert_emd.runinfo import read_json, write_json
 
 
 def sittings_file(folder: Path) -> Path:
@@ -29,10 +28,7 @@ def timed(folder: Path, train) -> dict:
     """Run ``train()`` for the run in ``folder`` and return its wall-clock record over every sitting so far."""
     folder = Path(folder)
     path = sittings_file(folder)
-    try:
-        sittings = json.loads(path.read_text())["sittings"]
-    except (OSError, ValueError, KeyError):
-        sittings = []
+    sittings = (read_json(path) or {}).get("sittings", [])
     if sittings and sittings[-1]["end"] is None:  # killed: its work is what its newest checkpoint kept
         start, kept = sittings[-1]["start"], _newest_checkpoint(folder)
         sittings[-1]["end"] = kept if kept is not None and kept > start else start

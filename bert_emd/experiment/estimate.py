@@ -12,7 +12,6 @@ estimate holds for the machine and threads the records were made on; it says how
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from bert_emd.augment.run import manifest_path
 from bert_emd.data.loading import DataOptions, load_split, resolve_task
+from bert_emd.runinfo import read_json
 
 
 @dataclass
@@ -29,18 +29,11 @@ class Rate:
     seconds_per_step: float
 
 
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def recorded_rates(results: Path) -> list[Rate]:
     """Seconds per optimiser step of every finished student record under ``results/runs``."""
     rates = []
     for record in sorted((results / "runs").glob("*/*/seed*/eval_results.json")):
-        results_file, run = _read(record), _read(record.parent / "run_config.json")
+        results_file, run = read_json(record), read_json(record.parent / "run_config.json")
         if not results_file or not run:
             continue
         stages = [stage for stage in (results_file.get("train") or {}).values() if isinstance(stage, dict)]
@@ -86,7 +79,7 @@ class Estimator:
         config = self.experiment.config
         if row.augment is not None:
             path = self.experiment.augmented_file(task, row)
-            manifest = _read(manifest_path(path))
+            manifest = read_json(manifest_path(path))
             if manifest and manifest.get("counts", {}).get("written"):
                 return int(manifest["counts"]["written"])
             return self._original_count(task) * (1 + int(dict(row.augment).get("num_augmented") or 0))
@@ -130,7 +123,8 @@ class Estimator:
     def general(self, row) -> tuple[float | None, str]:
         """The recorded wall-clock of general students of the row's depth, else of any depth (unscaled)."""
         for pattern, source in ((f"L{row.layers}-*", f"depth {row.layers}"), ("L*-*", "other depths")):
-            records = [_read(path) for path in (self.experiment.results / "general").glob(f"{pattern}/wall_clock.json")]
+            paths = (self.experiment.results / "general").glob(f"{pattern}/wall_clock.json")
+            records = [read_json(path) for path in paths]
             seconds = [record["seconds"] for record in records if record]
             if seconds:
                 return statistics.median(seconds), f"{statistics.median(seconds) / 60:.0f} min from {len(seconds)} " \
@@ -140,17 +134,7 @@ class Estimator:
     def teacher(self, task: str) -> tuple[float | None, str]:
         """The teachers (grid points) of a task still to train, each from a recorded teacher's wall-clock scaled
         by epochs."""
-        experiment = self.experiment
-        points = experiment.teacher_points(task)
-        if experiment.teacher_grid(task):  # the points without a score, or the chosen one when its model is missing
-            left = [(settings, folder) for name, settings, folder in points
-                    if experiment.point_record(task, name, settings, folder) is None]
-            summary = None if left else experiment.grid_summary(task)
-            left += [(settings, folder) for name, settings, folder in points
-                     if summary and name == summary["chosen"] and not (folder / "eval_results.json").is_file()]
-        else:
-            left = [(settings, folder) for _, settings, folder in points
-                    if not (folder / "eval_results.json").is_file()]
+        left = [(settings, folder) for _, settings, folder in self.experiment.teacher_points_to_train(task)]
         if not left:
             return 0.0, "trained"
         recorded = self.teacher_record(task)
@@ -168,7 +152,7 @@ class Estimator:
         """(seconds, epochs, where from) of this experiment's recorded teacher for the task, else another's."""
         own = self.experiment.results / "teachers" / task / "wall_clock.json"
         for path in [own] + sorted(self.experiment.results.parent.glob(f"*/teachers/{task}/wall_clock.json")):
-            record, run = _read(path), _read(path.parent / "run_config.json")
+            record, run = read_json(path), read_json(path.parent / "run_config.json")
             if record:
                 epochs = float(((run or {}).get("config") or {}).get("epochs") or 3.0)
                 return record["seconds"], epochs, "its recorded wall-clock" if path == own else \

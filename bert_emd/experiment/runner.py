@@ -21,9 +21,10 @@ from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_exp
 from bert_emd.experiment.table import build_table, format_table
 from bert_emd.experiment.teacher_grid import choose, format_grid, grid_points, point_dir
 from bert_emd.options import resolve_config, to_dict
-from bert_emd.runinfo import package_versions, write_json
+from bert_emd.runinfo import package_versions, read_json, write_json
 
 RECORD_FILES = ("eval_results.json", "distill_state.json", "run_config.json")
+TEACHER_RECORDS = ("eval_results.json", "run_config.json", "wall_clock.json")  # a teacher's records (no weights)
 # Teacher settings that must match for a finished teacher to be reused.
 TEACHER_KEYS = ("model", "task", "learning_rate", "epochs", "batch_size", "seed", "max_length", "max_train_samples",
                 "warmup", "weight_decay")
@@ -82,7 +83,7 @@ class Experiment:
             found = self.point_record(task, name, settings, folder)
             if found is None:
                 return None
-            scored.append((name, settings, _read(found / "eval_results.json")))
+            scored.append((name, settings, read_json(found / "eval_results.json")))
         return choose(task, scored)
 
     def point_record(self, task: str, name: str, settings: dict, folder: Path) -> Path | None:
@@ -97,10 +98,21 @@ class Experiment:
                   if path.parent.parent != self.results]
         others += [path for other in others for path in sorted(other.glob("grid/*"))]
         for place in [self.results / "teachers" / task / "grid" / name, folder] + others:
-            run = _read(place / "run_config.json")
-            if _read(place / "eval_results.json") and run and not _different(run.get("config") or {}, wanted):
+            run = read_json(place / "run_config.json")
+            if read_json(place / "eval_results.json") and run and not _different(run.get("config") or {}, wanted):
                 return place
         return None
+
+    def teacher_points_to_train(self, task: str) -> list[tuple[str, dict, Path]]:
+        """What ensure_teacher will train: the points without a score, or with a grid whose every point is scored,
+        the chosen one when its model is not in the work folder; without a grid, the teacher if not trained."""
+        points = self.teacher_points(task)
+        if not self.teacher_grid(task):
+            return [point for point in points if not (point[2] / "eval_results.json").is_file()]
+        left = [point for point in points if self.point_record(task, *point) is None]
+        summary = None if left else self.grid_summary(task)
+        return left + [point for point in points if summary and point[0] == summary["chosen"]
+                       and not (point[2] / "eval_results.json").is_file()]
 
     def run_dir(self, task: str, row: Row, seed: int) -> Path:
         return self.work / task / row.name / f"seed{seed}"
@@ -151,10 +163,8 @@ class Experiment:
                                                           student_layers=row.layers, output=str(folder)))
             write_json(folder / "wall_clock.json", clock)
         record = self.results / "general" / folder.name  # the records, not the weights, go to git
-        record.mkdir(parents=True, exist_ok=True)
-        for name in ("general_distill_results.json", "distill_state.json", "run_config.json", "wall_clock.json"):
-            if (folder / name).is_file():
-                shutil.copy2(folder / name, record / name)
+        _copy_records(folder, record, ("general_distill_results.json", "distill_state.json", "run_config.json",
+                                       "wall_clock.json"))
 
     def augmented_file(self, task: str, row: Row) -> Path:
         """One augmented file per task and augmentation settings, shared by every row that asks for them."""
@@ -188,13 +198,10 @@ class Experiment:
             found = self.point_record(task, name, settings, folder)
             if found is None or (folder / "eval_results.json").is_file():
                 self.train_teacher(task, name, settings, folder)  # trains it, or checks and reuses the model
-            elif found.parent.name == "grid" and found.parent.parent == record:
+            elif found == record / "grid" / name:
                 print(f"teacher {task} ({name}): scored by its record {found}", flush=True)
             else:  # another experiment's teacher with the same settings: its records become this point's
-                (record / "grid" / name).mkdir(parents=True, exist_ok=True)
-                for file in ("eval_results.json", "run_config.json", "wall_clock.json"):
-                    if (found / file).is_file():
-                        shutil.copy2(found / file, record / "grid" / name / file)
+                _copy_records(found, record / "grid" / name)
                 write_json(record / "grid" / name / "record_of.json", {"record_of": str(found)})
                 print(f"teacher {task} ({name}): scored by {found}, trained with the same settings", flush=True)
         summary = self.grid_summary(task)
@@ -203,15 +210,10 @@ class Experiment:
             print(f"teacher {task}: the chosen point {name} has no model in {folder}; training it again (its grid "
                   "record stays, the table's teacher row is the new model's)", flush=True)
             self.train_teacher(task, name, settings, folder)
-            retrained = record / "retrained" / name  # counted in the teacher compute beside the grid
-            retrained.mkdir(parents=True, exist_ok=True)
-            for file in ("eval_results.json", "run_config.json", "wall_clock.json"):
-                shutil.copy2(folder / file, retrained / file)
+            _copy_records(folder, record / "retrained" / name)  # counted in the teacher compute beside the grid
         write_json(record / "grid.json", summary)
         (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
-        for file in ("eval_results.json", "run_config.json", "wall_clock.json"):  # the table's teacher row: the model
-            if (folder / file).is_file():                                          # that teaches
-                shutil.copy2(folder / file, record / file)
+        _copy_records(folder, record)  # the table's teacher row: the model that teaches
         print(f"teacher {task}: grid of {len(points)}, chosen {summary['chosen']}\n{format_grid(summary)}", flush=True)
 
     def train_teacher(self, task: str, name: str, settings: dict, folder: Path) -> None:
@@ -228,10 +230,7 @@ class Experiment:
         record = self.results / "teachers" / task / ("grid/" + name if name else "")
         if name and (record / "eval_results.json").is_file():
             return  # a grid point's record is the first training's: a model trained again does not replace it
-        record.mkdir(parents=True, exist_ok=True)
-        for file in ("eval_results.json", "run_config.json", "wall_clock.json"):
-            if (folder / file).is_file():
-                shutil.copy2(folder / file, record / file)
+        _copy_records(folder, record)
 
     @staticmethod
     def _check_teacher_settings(folder: Path, config) -> None:
@@ -255,9 +254,7 @@ class Experiment:
         config = resolve_config(DistillConfig, None, self.student_options(task, row, seed))
         output, record = Path(config.output), self.record_dir(task, row, seed)
         write_json(output / "wall_clock.json", timed(output, lambda: distill(config)))
-        record.mkdir(parents=True, exist_ok=True)
-        for name in RECORD_FILES + ("wall_clock.json",):
-            shutil.copy2(output / name, record / name)
+        _copy_records(output, record, RECORD_FILES + ("wall_clock.json",))
 
     def measure_latency(self) -> dict:
         """Teacher and one finished student per depth, measured in turn in one benchmark run."""
@@ -371,11 +368,11 @@ class Experiment:
         return table
 
 
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def _copy_records(source: Path, target: Path, names=TEACHER_RECORDS) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
 
 
 def _different(recorded: dict, wanted: dict) -> list[str]:

@@ -29,20 +29,16 @@ class FinetuneConfig(TrainingOptions, DataOptions):
     model: str = option("minilm-l6", "model to fine-tune: minilm-l6 (bundled), a local directory or a hub id")
 
 
-def has_validation(config: DataOptions) -> bool:
-    return bool(config.validation_file) or not config.uses_own_files
-
-
 @writes_output("finetune", FinetuneConfig)
 def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> dict:
     """Fine-tune ``config.model`` on ``config.task`` and write the model, tokenizer and results."""
     config = resolve_config(FinetuneConfig, config, overrides)
-    check_training_options(config, evaluates=has_validation(config))
+    check_training_options(config, evaluates=config.has_dev_set)
     task = resolve_task(config)
     tokenizer = load_tokenizer(config.model, config.max_length)
     train_raw = load_split(task, config, "train")
     eval_split = task.eval_splits[0]
-    eval_raw = load_split(task, config, eval_split) if has_validation(config) else None
+    eval_raw = load_split(task, config, eval_split) if config.has_dev_set else None
     set_seed(config.seed)
     model = load_classifier_for_task(config.model, task)
 

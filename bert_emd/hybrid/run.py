@@ -119,8 +119,7 @@ def hybrid(config: HybridConfig | str | dict | None = None, **overrides) -> dict
 
     output = Path(config.output)
     train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
-    eval_raw = load_split(task, config, task.eval_splits[0]) if config.validation_file or not config.uses_own_files \
-        else None
+    eval_raw = load_split(task, config, task.eval_splits[0]) if config.has_dev_set else None
     history = []
     started = time.time()
     for index, plan in enumerate(plans, start=1):

@@ -9,7 +9,8 @@ wall-clock, and for the joint recipe the share of the layer terms in the loss: b
 hidden) + embedding) against alpha * prediction, each term averaged over the last quarter of the logs
 (`train.joint.loss_terms`), and that prediction loss itself. Runs recorded before loss terms were kept take them
 from their TensorBoard logs under --work-dir (said so in the table). For EMD rows, the final student and teacher
-layer weights (attention term).
+layer weights (attention term). Then, per task, how far apart the rows' dev scores are over their evaluations
+(every 50 steps), and every teacher grid point with its metrics after each epoch.
 """
 
 import argparse
@@ -70,13 +71,50 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
         if terms is None and work is not None:
             terms, source = loss_terms_from_events(work / task / folder.parent.name / folder.name), "TensorBoard"
         if terms:
-            entry.update(loss_terms_from=source, prediction_loss=terms.get("loss_prediction", {}).get("last_quarter"),
+            entry.update(loss_terms=terms, loss_terms_from=source,
+                         prediction_loss=terms.get("loss_prediction", {}).get("last_quarter"),
                          layer_share=layer_share(terms, config) if config["mapping"] != "none" else None)
+    evaluations = next((stage["dev_evaluations"] for stage in stages.values() if "dev_evaluations" in stage), [])
+    entry["dev_evaluations"] = [100 * evaluation[METRICS[task][0]] for evaluation in evaluations]
     state = _read(folder / "distill_state.json") or {}
     if state.get("mapping") == "emd" and "attention" in state:
         entry["weights"] = {side: [round(value, 3) for value in state["attention"][side]]
                             for side in ("student_weights", "teacher_weights")}
     return entry
+
+
+def evaluation_differences(rows: dict, metric: str) -> list[str]:
+    """Seed 1 of every two rows: how far apart their dev scores are over the evaluations both made."""
+    named = {name: entries[0]["dev_evaluations"] for name, entries in rows.items() if entries[0]["dev_evaluations"]}
+    lines = [f"\nSeed 1, {metric} x 100 at every evaluation, between two rows: mean and largest absolute difference\n",
+             "| rows | evaluations | mean | largest |", "|---|---|---|---|"]
+    names = sorted(named)
+    for index, first in enumerate(names):
+        for second in names[index + 1:]:
+            gaps = [abs(a - b) for a, b in zip(named[first], named[second])]
+            lines.append(f"| {first} / {second} | {len(gaps)} | {statistics.fmean(gaps):.2f} | {max(gaps):.2f} |")
+    return lines if len(names) > 1 else []
+
+
+def grids() -> list[str]:
+    """Every teacher grid point: its dev metrics (best epoch), the main metric after each epoch, its minutes."""
+    lines = []
+    for grid in sorted((HERE / "teachers").glob("*/grid")):
+        task = grid.parent.name
+        lines += [f"\n{task} teacher grid (dev x 100, best epoch; {METRICS[task][0]} after each epoch)\n",
+                  "| point | " + " / ".join(METRICS[task]) + " | after each epoch | min | note |", "|---" * 5 + "|"]
+        for point in sorted(grid.iterdir()):
+            results = _read(point / "eval_results.json")
+            metrics = " / ".join(f"{100 * results['splits']['dev']['metrics'][name]:.1f}" for name in METRICS[task])
+            epochs = ", ".join(f"{100 * entry[METRICS[task][0]]:.1f}"
+                               for entry in results["train"].get("dev_per_epoch") or [])
+            clock = _read(point / "wall_clock.json") or {}
+            source = _read(point / "record_of.json")
+            note = f"record of {source['record_of']}" if source else (
+                f"{clock['sittings']} sittings" if clock.get("sittings") else "")
+            lines.append(f"| {point.name} | {metrics} | {epochs or '-'} | {clock.get('seconds', 0) / 60:.0f} "
+                         f"| {note} |")
+    return lines
 
 
 def main() -> None:
@@ -111,6 +149,8 @@ def main() -> None:
             prediction = "-" if first.get("prediction_loss") is None else f"{first['prediction_loss']:.4f}"
             lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.0f}% | {first['steps']} "
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
+        lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
+    lines += grids()
     text = "\n".join(lines).strip() + "\n"
     print(text)
     (HERE / "compare.md").write_text(text, encoding="utf-8")
