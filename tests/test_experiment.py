@@ -17,6 +17,7 @@ from bert_emd.errors import BertEmdError
 from bert_emd.experiment import experiment
 from bert_emd.experiment import runner as runner_module
 from bert_emd.experiment.config import ExperimentConfig
+from bert_emd.experiment.estimate import recorded_rates
 from bert_emd.options import resolve_config
 
 
@@ -292,6 +293,18 @@ def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys
     out = capsys.readouterr().out
     assert "1 rte run(s), scaled by depth (records of other experiments)" in out
     assert "the recorded wall-clock of old's rte teacher" in out
+
+
+def test_a_run_resumed_over_sittings_is_rated_by_its_wall_clock_over_all_of_them(tmp_path):
+    results = tmp_path / "results"
+    record_rte_run(results)  # the Trainer's runtime: 100 s for 50 steps
+    rates = recorded_rates(results)
+    assert [rate.seconds_per_step for rate in rates] == [pytest.approx(2.0)]
+    clock = results / "runs" / "rte" / "none-L2" / "seed1" / "wall_clock.json"
+    clock.write_text(json.dumps({"seconds": 101.0}))  # one sitting: the Trainer's own runtime still counts
+    assert recorded_rates(results)[0].seconds_per_step == pytest.approx(2.0)
+    clock.write_text(json.dumps({"seconds": 400.0, "sittings": 2}))  # resumed: its runtime is the last sitting's
+    assert recorded_rates(results)[0].seconds_per_step == pytest.approx(8.0)
 
 
 def test_a_task_this_experiment_has_not_run_is_estimated_from_the_other_experiments(capsys, tiny_bert, glue_dir,

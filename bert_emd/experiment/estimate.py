@@ -30,7 +30,8 @@ class Rate:
 
 
 def recorded_rates(results: Path) -> list[Rate]:
-    """Seconds per optimiser step of every finished student record under ``results/runs``."""
+    """Seconds per optimiser step of every finished student record under ``results/runs`` (a run trained over
+    several sittings by its wall-clock over all of them, see clock.py)."""
     rates = []
     for record in sorted((results / "runs").glob("*/*/seed*/eval_results.json")):
         results_file, run = read_json(record), read_json(record.parent / "run_config.json")
@@ -39,6 +40,9 @@ def recorded_rates(results: Path) -> list[Rate]:
         stages = [stage for stage in (results_file.get("train") or {}).values() if isinstance(stage, dict)]
         seconds = sum(stage.get("runtime_s") or 0 for stage in stages)
         steps = sum(stage.get("steps") or 0 for stage in stages)
+        clock = read_json(record.parent / "wall_clock.json") or {}
+        if (clock.get("sittings") or 1) > 1:  # resumed: the Trainer's runtime is its last sitting's only
+            seconds = clock.get("seconds") or 0
         if seconds > 0 and steps > 0:
             rates.append(Rate(results_file.get("task", record.parts[-4]), run["config"]["student_layers"],
                               seconds / steps))
