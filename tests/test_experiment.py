@@ -400,10 +400,17 @@ def test_on_a_new_machine_only_the_chosen_grid_point_is_trained_again(capsys, ti
     assert [path.name for path in work.iterdir()] == [chosen]
     again = (work / chosen / "eval_results.json").read_text()
     assert (records / "eval_results.json").read_text() == again  # the table's teacher row: the model that teaches
-    assert (records / "retrained" / chosen / "eval_results.json").read_text() == again
+    assert (records / "retrained" / chosen / "1" / "eval_results.json").read_text() == again
+    # a second new machine: the chosen point is trained once more, and both re-trainings keep their records
+    shutil.rmtree(tmp_path / "work")
+    trained.clear()
+    experiment(**options, teachers_only=True)
+    assert trained == [chosen]
+    assert sorted(path.name for path in (records / "retrained" / chosen).iterdir()) == ["1", "2"]
     table = experiment(**{**options, "report": True, "report_only": True})
-    clocks = [json.loads(path.read_text())["seconds"] for path in sorted(records.glob("*/*/wall_clock.json"))]
-    assert len(clocks) == 3 and table["compute_seconds"]["teachers"] == pytest.approx(sum(clocks))
+    clocks = [json.loads(path.read_text())["seconds"] for path in sorted(records.glob("grid/*/wall_clock.json"))
+              + sorted(records.glob("retrained/*/*/wall_clock.json"))]
+    assert len(clocks) == 4 and table["compute_seconds"]["teachers"] == pytest.approx(sum(clocks))
 
     # points whose settings changed are not scored by the old records: they are trained
     shutil.rmtree(tmp_path / "work")

@@ -210,7 +210,9 @@ class Experiment:
             print(f"teacher {task}: the chosen point {name} has no model in {folder}; training it again (its grid "
                   "record stays, the table's teacher row is the new model's)", flush=True)
             self.train_teacher(task, name, settings, folder)
-            _copy_records(folder, record / "retrained" / name)  # counted in the teacher compute beside the grid
+            # each re-training (one per new machine) keeps its own record, counted in the teacher compute
+            retrained = record / "retrained" / name
+            _copy_records(folder, retrained / str(1 + sum(1 for path in retrained.glob("*") if path.is_dir())))
         write_json(record / "grid.json", summary)
         (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
         _copy_records(folder, record)  # the table's teacher row: the model that teaches

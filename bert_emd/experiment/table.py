@@ -62,8 +62,9 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
         folder = results_dir / "teachers" / task
         if (folder / "eval_results.json").is_file():
             teacher_row["tasks"][task] = task_cell([_read(folder / "eval_results.json")], task)
-            # every grid point, and a chosen point trained again on another machine
-            clocks = sorted(folder.glob("grid/*/wall_clock.json")) + sorted(folder.glob("retrained/*/wall_clock.json"))
+            # every grid point, and each re-training of the chosen point on another machine
+            clocks = sorted(folder.glob("grid/*/wall_clock.json")) + \
+                sorted(folder.glob("retrained/*/*/wall_clock.json"))
             clocks = clocks or [folder / "wall_clock.json"]
             table["compute_seconds"]["teachers"] += sum(_read(path)["seconds"] for path in clocks if path.is_file())
     table["rows"].append(teacher_row | _speed(teacher or None))
