@@ -8,7 +8,8 @@ Spearman) and its share of the teacher's, the optimiser steps, the step of the k
 wall-clock, and for the joint recipe the share of the layer terms in the loss: beta * (theta * (attention +
 hidden) + embedding) against alpha * prediction, each term averaged over the last quarter of the logs
 (`train.joint.loss_terms`), and that prediction loss itself. Runs recorded before loss terms were kept take them
-from their TensorBoard logs under --work-dir (said so in the table). For EMD rows, the final student and teacher
+from their TensorBoard logs under --work-dir, else from the terms read there before and kept beside their records
+(loss_terms_from_tensorboard.json; said so in the table). For EMD rows, the final student and teacher
 layer weights (attention term). Then, per task, how far apart the rows' dev scores are over their evaluations
 (every 50 steps), and every teacher grid point with its metrics after each epoch.
 """
@@ -21,6 +22,11 @@ from pathlib import Path
 HERE = Path(__file__).parent
 METRICS = {"cola": ["matthews_correlation"], "mrpc": ["f1", "accuracy"], "rte": ["accuracy"],
            "stsb": ["pearson", "spearman"], "sst2": ["accuracy"]}
+
+
+# a run recorded before distill kept its loss terms: the terms read from its TensorBoard logs, kept beside its
+# records since the logs stay in the work folder of the machine that ran it
+SAVED_TERMS = "loss_terms_from_tensorboard.json"
 
 
 def _read(path: Path):
@@ -70,6 +76,8 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
         terms, source = stages["joint"].get("loss_terms"), "record"
         if terms is None and work is not None:
             terms, source = loss_terms_from_events(work / task / folder.parent.name / folder.name), "TensorBoard"
+        if terms is None and (folder / SAVED_TERMS).is_file():  # read from TensorBoard on the machine that ran it
+            terms, source = _read(folder / SAVED_TERMS)["loss_terms"], "TensorBoard"
         if terms:
             entry.update(loss_terms=terms, loss_terms_from=source,
                          prediction_loss=terms.get("loss_prediction", {}).get("last_quarter"),
