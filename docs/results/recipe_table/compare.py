@@ -69,8 +69,11 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
     metrics = [100 * results["splits"]["dev"]["metrics"][name] for name in METRICS[task]]
     stages = results["train"]
     entry = {"metrics": metrics, "share_of_teacher": statistics.fmean(metrics) / teacher_score,
+             "schedule": config.get("schedule", "joint"),
              "steps": sum(stage.get("steps") or 0 for stage in stages.values()),
-             "best_step": next((stage.get("best_step") for stage in stages.values() if stage.get("best_step")), None),
+             # counted from the run's start (a two-stage row's prediction stage counts its steps from its own start)
+             "best_step": next((stage["best_step"] + (stages["intermediate"]["steps"] if name == "prediction" else 0)
+                                for name, stage in stages.items() if stage.get("best_step")), None),
              "minutes": (_read(folder / "wall_clock.json") or {}).get("seconds", 0) / 60}
     if "joint" in stages:
         terms, source = stages["joint"].get("loss_terms"), "record"
@@ -82,6 +85,10 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
             entry.update(loss_terms=terms, loss_terms_from=source,
                          prediction_loss=terms.get("loss_prediction", {}).get("last_quarter"),
                          layer_share=layer_share(terms, config) if config["mapping"] != "none" else None)
+    if "intermediate" in stages:  # TinyBERT's shape: layer terms only, then the prediction loss only
+        entry["layer_stage_terms"] = stages["intermediate"].get("loss_terms")
+        terms = stages.get("prediction", {}).get("loss_terms") or {}
+        entry["prediction_loss"] = terms.get("loss_prediction", {}).get("last_quarter")
     evaluations = next((stage["dev_evaluations"] for stage in stages.values() if "dev_evaluations" in stage), [])
     entry["dev_evaluations"] = [100 * evaluation[METRICS[task][0]] for evaluation in evaluations]
     state = _read(folder / "distill_state.json") or {}
@@ -92,16 +99,42 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
 
 
 def evaluation_differences(rows: dict, metric: str) -> list[str]:
-    """Seed 1 of every two rows: how far apart their dev scores are over the evaluations both made."""
+    """Seed 1 of every two rows of one schedule: how far apart their dev scores are over the evaluations both made
+    (a two-stage row evaluates in its prediction stage only, whose steps count from its own start)."""
     named = {name: entries[0]["dev_evaluations"] for name, entries in rows.items() if entries[0]["dev_evaluations"]}
-    lines = [f"\nSeed 1, {metric} x 100 at every evaluation, between two rows: mean and largest absolute difference\n",
-             "| rows | evaluations | mean | largest |", "|---|---|---|---|"]
+    schedule = {name: entries[0]["schedule"] for name, entries in rows.items()}
+    lines = [f"\nSeed 1, {metric} x 100 at every evaluation, between two rows of one schedule: mean and largest "
+             "absolute difference\n", "| rows | evaluations | mean | largest |", "|---|---|---|---|"]
     names = sorted(named)
-    for index, first in enumerate(names):
-        for second in names[index + 1:]:
-            gaps = [abs(a - b) for a, b in zip(named[first], named[second])]
-            lines.append(f"| {first} / {second} | {len(gaps)} | {statistics.fmean(gaps):.2f} | {max(gaps):.2f} |")
-    return lines if len(names) > 1 else []
+    pairs = [(first, second) for index, first in enumerate(names) for second in names[index + 1:]
+             if schedule[first] == schedule[second]]
+    for first, second in pairs:
+        gaps = [abs(a - b) for a, b in zip(named[first], named[second])]
+        lines.append(f"| {first} / {second} | {len(gaps)} | {statistics.fmean(gaps):.2f} | {max(gaps):.2f} |")
+    return lines if pairs else []
+
+
+def _late(terms: dict, *names: str) -> float | None:
+    """The first of the named loss terms that was logged: its mean over the last quarter of logs."""
+    return next((terms[name]["last_quarter"] for name in names if name in terms), None)
+
+
+def layer_stages(rows: dict) -> list[str]:
+    """Two-stage rows, seed 1: the layer stage's terms over its last quarter of logs (how closely the student's
+    layers follow the teacher's under the row's own mapping; EMD's terms are transport-weighted costs, so they
+    compare across mappings only loosely) and the prediction loss over the last quarter of the prediction stage."""
+    named = {name: entries[0] for name, entries in rows.items() if entries[0].get("layer_stage_terms")}
+    if not named:
+        return []
+    lines = ["\nTwo-stage rows, seed 1: layer stage terms (last quarter, unweighted) and the prediction stage's "
+             "prediction loss (last quarter)\n",
+             "| row | attention | hidden | embedding | prediction loss |", "|---" * 5 + "|"]
+    for name in sorted(named):
+        terms = named[name]["layer_stage_terms"]
+        cells = [_late(terms, "loss_attention_emd", "loss_attention"), _late(terms, "loss_hidden_emd", "loss_hidden"),
+                 _late(terms, "loss_embedding"), named[name].get("prediction_loss")]
+        lines.append(f"| {name} | " + " | ".join("-" if cell is None else f"{cell:.4f}" for cell in cells) + " |")
+    return lines
 
 
 def grids() -> list[str]:
@@ -149,6 +182,8 @@ def main() -> None:
             scores = " / ".join(f"{statistics.fmean(e['metrics'][i] for e in entries):.1f}"
                                 for i in range(len(first["metrics"])))
             share = "-" if first.get("layer_share") is None else f"{100 * first['layer_share']:.1f}%"
+            if first.get("layer_stage_terms"):
+                share = "layer stage only"
             if first.get("loss_terms_from") == "TensorBoard":
                 share += " (TensorBoard)"
             weights = " / ".join(str(first["weights"][side]) for side in ("student_weights", "teacher_weights")) \
@@ -158,6 +193,7 @@ def main() -> None:
             lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.0f}% | {first['steps']} "
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
+        lines += layer_stages(summary[task]["rows"])
     lines += grids()
     text = "\n".join(lines).strip() + "\n"
     print(text)
