@@ -134,6 +134,44 @@ def test_student_init_from_teacher_copies_evenly_spaced_layers(tiny_teacher):
                                teacher.bert.embeddings.word_embeddings.weight)
 
 
+@pytest.mark.parametrize("mapping", ["emd", "skip"])
+def test_beta_weighs_the_layer_terms_in_the_joint_loss_only(tiny_teacher, mapping):
+    """joint: prediction + beta * layer terms; the two-stage layer stage: the layer terms unweighted (TinyBERT's
+    layer stage, and general-distill's); the prediction stage: the prediction loss alone. Each loss is checked
+    against its terms as the distiller logged them."""
+    from bert_emd.distill.config import DistillConfig
+    from bert_emd.distill.distiller import Distiller
+    from bert_emd.distill.student import build_student
+
+    teacher = BertForSequenceClassification.from_pretrained(tiny_teacher, attn_implementation="eager")
+    torch.manual_seed(0)
+    distiller = Distiller(teacher, build_student(teacher, "teacher", 2), DistillConfig(
+        mapping=mapping, beta=0.01, theta=0.5, attention="probs"))
+    distiller.train()
+    torch.manual_seed(1)
+    batch = {"input_ids": torch.randint(1000, 2000, (3, 7)), "attention_mask": torch.ones(3, 7, dtype=torch.long),
+             "labels": torch.tensor([0, 1, 1])}
+    losses = {}
+    for stage in ("joint", "intermediate", "prediction"):
+        distiller.set_stage(stage)
+        torch.manual_seed(2)  # the same dropout in every stage
+        loss = float(distiller(**batch)["loss"].detach())
+        terms = {name: float(values[-1]) for name, values in distiller.running.items() if values}
+        distiller.running.clear()
+        losses[stage] = loss, terms
+    loss, terms = losses["joint"]
+    layer_total = 0.5 * (terms["attention_emd"] + terms["hidden_emd"]) + terms["embedding"]
+    assert layer_total > 0
+    assert loss == pytest.approx(terms["prediction"] + 0.01 * layer_total, rel=1e-5)
+    loss, terms = losses["intermediate"]
+    assert "prediction" not in terms
+    assert loss == pytest.approx(0.5 * (terms["attention_emd"] + terms["hidden_emd"]) + terms["embedding"], rel=1e-5)
+    # the layer terms of one size in both stages (EMD moves its layer weights a little after every step)
+    assert loss == pytest.approx(layer_total, rel=1e-2)
+    loss, terms = losses["prediction"]
+    assert set(terms) == {"prediction"} and loss == pytest.approx(terms["prediction"], rel=1e-6)
+
+
 def test_student_init_from_chosen_teacher_layers_and_bad_choices(tiny_teacher):
     from bert_emd.distill.student import build_student
 

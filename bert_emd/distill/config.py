@@ -58,7 +58,8 @@ class DistillConfig(TrainingOptions, DataOptions, StudentOptions, LayerTermOptio
     # loss
     alpha: float = option(1.0, "share of the soft (teacher) prediction loss; 1 - alpha goes to the labels",
                           at_least=0, at_most=1)
-    beta: float = option(0.005, "weight of the layer terms (EMD terms and embedding MSE)", at_least=0)
+    beta: float = option(0.005, "weight of the layer terms (EMD terms and embedding MSE) beside the prediction "
+                         "loss (joint schedule; the two-stage layer stage trains on them unweighted)", at_least=0)
     theta: float = option(1.0, "weight of the EMD terms inside the layer terms", at_least=0)
     kd_temperature: float = option(1.0, "temperature of the soft prediction loss", above=0)
     # schedule

@@ -5,7 +5,11 @@ Every term of the paper's loss is here (METHODS.md section 1):
     L = beta * (theta * (L_att_emd + L_hid_emd) + L_emb) + L_pred
     L_pred = alpha * soft_CE(student / t, teacher / t) * t^2 + (1 - alpha) * CE(student, labels)
 
-(MSE to the teacher's output, and to the labels, for regression tasks.)
+(MSE to the teacher's output, and to the labels, for regression tasks.) The two-stage schedule's layer stage
+(TinyBERT's shape) has no prediction loss to balance, so it trains on the layer terms unweighted,
+theta * (L_att_emd + L_hid_emd) + L_emb, as TinyBERT's layer stage and `bert-emd general-distill` do: a small
+beta there would only shrink the gradients towards AdamW's epsilon and slow the stage (measured in
+docs/results/recipe_table/layer_stage_beta.json).
 """
 
 from __future__ import annotations
@@ -104,7 +108,8 @@ class Distiller(nn.Module):
             terms.update(self._layer_terms(student, targets, attention_mask))
         layer_total = self.theta * (terms.get("attention_emd", 0.0) + terms.get("hidden_emd", 0.0)) + \
             terms.get("embedding", 0.0)
-        loss = terms.get("prediction", 0.0) + (self.beta * layer_total if layers else 0.0)
+        layer_weight = self.beta if self.stage == "joint" else 1.0  # the layer stage: the layer terms alone
+        loss = terms.get("prediction", 0.0) + (layer_weight * layer_total if layers else 0.0)
         for name, value in terms.items():  # detached tensors: no device sync per step, only at logging
             self.running[name].append(value.detach())
         return {"loss": loss, "logits": student.logits}
