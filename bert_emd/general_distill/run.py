@@ -80,8 +80,8 @@ def general_distill(config: GeneralDistillConfig | str | dict | None = None, **o
                             config.student_intermediate, config.student_heads, attention)
     check_pair(teacher, student, config)
     layer_terms = {field.name: getattr(config, field.name) for field in dataclasses.fields(LayerTermOptions)}
-    distiller = Distiller(teacher, student, DistillConfig(**layer_terms, beta=1.0))
-    distiller.set_stage("intermediate")
+    distiller = Distiller(teacher, student, DistillConfig(**layer_terms))
+    distiller.set_stage("intermediate")  # the layer terms alone, unweighted
 
     history: list = []
     trainer = DistillTrainer(

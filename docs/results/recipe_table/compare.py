@@ -55,12 +55,16 @@ def loss_terms_from_events(folder: Path) -> dict | None:
     return out
 
 
+def _late(terms: dict, *names: str) -> float | None:
+    """The first of the named loss terms that was logged: its mean over the last quarter of logs."""
+    return next((terms[name]["last_quarter"] for name in names if name in terms), None)
+
+
 def layer_share(terms: dict, config: dict) -> float | None:
-    layer = terms.get("loss_attention_emd", terms.get("loss_attention", {})).get("last_quarter", 0.0) + \
-        terms.get("loss_hidden_emd", terms.get("loss_hidden", {})).get("last_quarter", 0.0)
-    embedding = terms.get("loss_embedding", {}).get("last_quarter", 0.0)
-    weighted = config["beta"] * (config["theta"] * layer + embedding)
-    prediction = config["alpha"] * terms.get("loss_prediction", {}).get("last_quarter", 0.0)
+    layer = (_late(terms, "loss_attention_emd", "loss_attention") or 0.0) + \
+        (_late(terms, "loss_hidden_emd", "loss_hidden") or 0.0)
+    weighted = config["beta"] * (config["theta"] * layer + (_late(terms, "loss_embedding") or 0.0))
+    prediction = config["alpha"] * (_late(terms, "loss_prediction") or 0.0)
     return weighted / (weighted + prediction) if weighted + prediction > 0 else None
 
 
@@ -88,7 +92,7 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
     if "intermediate" in stages:  # TinyBERT's shape: layer terms only, then the prediction loss only
         entry["layer_stage_terms"] = stages["intermediate"].get("loss_terms")
         terms = stages.get("prediction", {}).get("loss_terms") or {}
-        entry["prediction_loss"] = terms.get("loss_prediction", {}).get("last_quarter")
+        entry["prediction_loss"] = _late(terms, "loss_prediction")
     evaluations = next((stage["dev_evaluations"] for stage in stages.values() if "dev_evaluations" in stage), [])
     entry["dev_evaluations"] = [100 * evaluation[METRICS[task][0]] for evaluation in evaluations]
     state = _read(folder / "distill_state.json") or {}
@@ -112,11 +116,6 @@ def evaluation_differences(rows: dict, metric: str) -> list[str]:
         gaps = [abs(a - b) for a, b in zip(named[first], named[second])]
         lines.append(f"| {first} / {second} | {len(gaps)} | {statistics.fmean(gaps):.2f} | {max(gaps):.2f} |")
     return lines if pairs else []
-
-
-def _late(terms: dict, *names: str) -> float | None:
-    """The first of the named loss terms that was logged: its mean over the last quarter of logs."""
-    return next((terms[name]["last_quarter"] for name in names if name in terms), None)
 
 
 def layer_stages(rows: dict) -> list[str]:
