@@ -121,7 +121,10 @@ def test_finished_runs_are_skipped_and_a_missing_record_is_run_again(finished, m
 
 
 def test_teacher_trained_with_other_settings_is_refused(finished):
-    options, _, _ = finished
+    options, _, results = finished
+    # a run left to train, so the teacher is needed (the test before leaves the same one; this one must not rely
+    # on running after it)
+    (results / "runs" / "stsb" / "skip-L2" / "seed2" / "eval_results.json").unlink(missing_ok=True)
     with pytest.raises(BertEmdError, match="other settings: epochs 1 \\(wanted 2"):
         experiment(**{**options, "teacher": {"epochs": 2, "batch_size": 8}})
 
@@ -210,8 +213,12 @@ def test_general_rows_start_from_one_shared_general_student(tiny_bert, glue_dir,
         experiment(**{**options, "rows": [{**rows[0], "distill": {"student_init": "random"}}]})
 
 
-def record_rte_run(results) -> None:
-    """The records of one finished 2-layer RTE run: 50 steps in 100 s."""
+def record_rte_run(results, teacher_model=None) -> None:
+    """The records of one finished 2-layer RTE run: 50 steps in 100 s (and, when given, the experiment's teacher
+    model, as its report writes it)."""
+    if teacher_model is not None:
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "experiment_config.json").write_text(json.dumps({"config": {"teacher_model": teacher_model}}))
     finished = results / "runs" / "rte" / "none-L2" / "seed1"
     finished.mkdir(parents=True)
     (finished / "eval_results.json").write_text(json.dumps({"task": "rte", "train": {
@@ -281,9 +288,10 @@ def test_dry_run_adds_a_general_stage_once_from_its_records(capsys, tiny_bert, g
 
 def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys, tiny_bert, glue_dir, tmp_path):
     other = tmp_path / "r" / "old"
-    record_rte_run(other)  # 2.0 s per step at 2 layers
+    record_rte_run(other, teacher_model=str(tiny_bert))  # 2.0 s per step at 2 layers
     (other / "teachers" / "rte").mkdir(parents=True)
     (other / "teachers" / "rte" / "wall_clock.json").write_text(json.dumps({"seconds": 30.0}))
+    (other / "teachers" / "rte" / "run_config.json").write_text(json.dumps({"config": {"model": str(tiny_bert)}}))
     summary = experiment(name="new", tasks="rte", methods="emd", student_layers="3", seeds="1",
                          teacher_model=str(tiny_bert), data_dir=str(glue_dir), work_dir=str(tmp_path / "w"),
                          results_dir=str(tmp_path / "r"), max_train_samples=64, dry_run=True,
@@ -293,6 +301,29 @@ def test_a_new_experiment_is_estimated_from_the_other_experiments_records(capsys
     out = capsys.readouterr().out
     assert "1 rte run(s), scaled by depth (records of other experiments)" in out
     assert "the recorded wall-clock of old's rte teacher" in out
+
+
+def test_other_experiments_with_another_teacher_model_are_not_gone_by(capsys, tiny_bert, glue_dir, tmp_path):
+    record_rte_run(tmp_path / "r" / "same", teacher_model=str(tiny_bert))  # 2.0 s per step
+    slower = tmp_path / "r" / "twelve"  # the same task and depth under a bigger teacher: 9.0 s per step, 900 s teacher
+    record_rte_run(slower)
+    (slower / "teachers" / "rte").mkdir(parents=True)
+    (slower / "teachers" / "rte" / "wall_clock.json").write_text(json.dumps({"seconds": 900.0}))
+    (slower / "teachers" / "rte" / "run_config.json").write_text(json.dumps({"config": {"model": "mpnet-base"}}))
+    record = json.loads((slower / "runs" / "rte" / "none-L2" / "seed1" / "eval_results.json").read_text())
+    record["train"]["joint"]["runtime_s"] = 450.0
+    (slower / "runs" / "rte" / "none-L2" / "seed1" / "eval_results.json").write_text(json.dumps(record))
+    options = dict(name="new", tasks="rte", methods="emd", seeds="1", data_dir=str(glue_dir),
+                   work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"), max_train_samples=64,
+                   dry_run=True, distill={"batch_size": 16, "epochs": 2.0})
+    summary = experiment(**options, teacher_model=str(tiny_bert))
+    # the tiny teacher's experiment only: 8 steps x 2.0 s; its rte teacher has no record, so no teacher estimate
+    assert summary["estimated_seconds"] == pytest.approx(8 * 2.0) and summary["without_estimate"] == 1
+    assert "8 steps x 2.00 s from 1 rte L2 run(s)" in capsys.readouterr().out
+    summary = experiment(**options, teacher_model="mpnet-base")
+    # the records under the same teacher model (its run_config names it): 8 steps x 9.0 s and its 900 s teacher
+    assert summary["estimated_seconds"] == pytest.approx(8 * 9.0 + 900.0) and summary["without_estimate"] == 0
+    assert "the recorded wall-clock of twelve's rte teacher" in capsys.readouterr().out
 
 
 def test_a_run_resumed_over_sittings_is_rated_by_its_wall_clock_over_all_of_them(tmp_path):
@@ -309,7 +340,7 @@ def test_a_run_resumed_over_sittings_is_rated_by_its_wall_clock_over_all_of_them
 
 def test_a_task_this_experiment_has_not_run_is_estimated_from_the_other_experiments(capsys, tiny_bert, glue_dir,
                                                                                       tmp_path):
-    record_rte_run(tmp_path / "r" / "old")  # rte in another experiment: 2.0 s per step
+    record_rte_run(tmp_path / "r" / "old", teacher_model=str(tiny_bert))  # rte in another experiment: 2.0 s/step
     own = tmp_path / "r" / "new" / "runs" / "mrpc" / "none-L2" / "seed1"  # this experiment ran mrpc only: 5.0 s
     own.mkdir(parents=True)
     (own / "eval_results.json").write_text(json.dumps({"task": "mrpc", "train": {

@@ -4,7 +4,8 @@ A student run's time is its planned optimiser steps (training examples / batch s
 augmented rows: the augmented file's size, or originals x (1 + N) before it exists) times the median
 seconds per step of finished runs of the same task and depth (else the same task at any depth scaled by
 depth, else the same depth on any task; an experiment with no finished run yet goes by the other
-experiments' records in the same results folder, and says so). A teacher or general student still to
+experiments' records in the same results folder, and says so; only those of experiments with the same teacher
+model: a 12-layer MPNet teacher steps several times slower than MiniLM-L6). A teacher or general student still to
 train is estimated from the recorded wall-clock of the same task's teacher (this experiment's, else
 another's; scaled by epochs, once per point of a teacher grid) or of a general student (the same depth, else any). The
 estimate holds for the machine and threads the records were made on; it says how many records it used.
@@ -74,8 +75,11 @@ class Estimator:
         self.rates = recorded_rates(experiment.results)
         # where this experiment has no record to go by (a new one, or a task or depth it has not run yet):
         # the other experiments' records in the same results folder
+        # with the same teacher model
+        model = experiment.config.teacher_model
         self.other_rates = [rate for other in sorted(experiment.results.parent.glob("*/runs"))
-                            if other.parent != experiment.results for rate in recorded_rates(other.parent)]
+                            if other.parent != experiment.results and teacher_model_of(other.parent) == model
+                            for rate in recorded_rates(other.parent)]
         self._sizes: dict[str, int] = {}
         self._generals: set[Path] = set()
 
@@ -153,15 +157,30 @@ class Estimator:
         return total, count + source + (f" ({epochs:g} epochs), scaled by epochs" if scaled else "")
 
     def teacher_record(self, task: str) -> tuple[float, float, str] | None:
-        """(seconds, epochs, where from) of this experiment's recorded teacher for the task, else another's."""
+        """(seconds, epochs, where from) of this experiment's recorded teacher for the task, else another's
+        fine-tuned from the same model."""
         own = self.experiment.results / "teachers" / task / "wall_clock.json"
         for path in [own] + sorted(self.experiment.results.parent.glob(f"*/teachers/{task}/wall_clock.json")):
             record, run = read_json(path), read_json(path.parent / "run_config.json")
-            if record:
+            model = ((run or {}).get("config") or {}).get("model")
+            if record and (path == own or model == self.experiment.config.teacher_model):
                 epochs = float(((run or {}).get("config") or {}).get("epochs") or 3.0)
                 return record["seconds"], epochs, "its recorded wall-clock" if path == own else \
                     f"the recorded wall-clock of {path.parents[2].name}'s {task} teacher"
         return None
+
+
+def teacher_model_of(results: Path) -> str | None:
+    """The model an experiment's teachers were fine-tuned from: its experiment_config.json, else its teachers'
+    run configs (an experiment that has not written its report yet)."""
+    model = ((read_json(results / "experiment_config.json") or {}).get("config") or {}).get("teacher_model")
+    if model:
+        return model
+    for path in sorted(results.glob("teachers/*/run_config.json")):
+        model = ((read_json(path) or {}).get("config") or {}).get("model")
+        if model:
+            return model
+    return None
 
 
 def format_duration(seconds: float | None) -> str:

@@ -73,7 +73,7 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
     metrics = [100 * results["splits"]["dev"]["metrics"][name] for name in METRICS[task]]
     stages = results["train"]
     entry = {"metrics": metrics, "share_of_teacher": statistics.fmean(metrics) / teacher_score,
-             "schedule": config.get("schedule", "joint"),
+             "schedule": config.get("schedule", "joint"), "layers": config["student_layers"],
              "steps": sum(stage.get("steps") or 0 for stage in stages.values()),
              # counted from the run's start (a two-stage row's prediction stage counts its steps from its own start)
              "best_step": next((stage["best_step"] + (stages["intermediate"]["steps"] if name == "prediction" else 0)
@@ -103,15 +103,15 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
 
 
 def evaluation_differences(rows: dict, metric: str) -> list[str]:
-    """Seed 1 of every two rows of one schedule: how far apart their dev scores are over the evaluations both made
-    (a two-stage row evaluates in its prediction stage only, whose steps count from its own start)."""
+    """Seed 1 of every two rows of one schedule and depth: how far apart their dev scores are over the evaluations
+    both made (a two-stage row evaluates in its prediction stage only, whose steps count from its own start)."""
     named = {name: entries[0]["dev_evaluations"] for name, entries in rows.items() if entries[0]["dev_evaluations"]}
-    schedule = {name: entries[0]["schedule"] for name, entries in rows.items()}
-    lines = [f"\nSeed 1, {metric} x 100 at every evaluation, between two rows of one schedule: mean and largest "
-             "absolute difference\n", "| rows | evaluations | mean | largest |", "|---|---|---|---|"]
+    kind = {name: (entries[0]["schedule"], entries[0]["layers"]) for name, entries in rows.items()}
+    lines = [f"\nSeed 1, {metric} x 100 at every evaluation, between two rows of one schedule and depth: mean and "
+             "largest absolute difference\n", "| rows | evaluations | mean | largest |", "|---|---|---|---|"]
     names = sorted(named)
     pairs = [(first, second) for index, first in enumerate(names) for second in names[index + 1:]
-             if schedule[first] == schedule[second]]
+             if kind[first] == kind[second]]
     for first, second in pairs:
         gaps = [abs(a - b) for a, b in zip(named[first], named[second])]
         lines.append(f"| {first} / {second} | {len(gaps)} | {statistics.fmean(gaps):.2f} | {max(gaps):.2f} |")
