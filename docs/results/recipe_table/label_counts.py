@@ -4,7 +4,8 @@ majority label more often rather than learning the task).
 
     bert-emd predict --task mrpc --data-dir ../shared/glue --model WORK/recipe_table/mrpc/emd-L2-tinybert/seed1 \
         --split dev --max-length 64 --output /tmp/pred_emd
-    python docs/results/recipe_table/label_counts.py --task mrpc --data-dir ../shared/glue emd=/tmp/pred_emd/MRPC.tsv ...
+    python docs/results/recipe_table/label_counts.py --task mrpc --data-dir ../shared/glue \
+        emd=/tmp/pred_emd/MRPC.tsv ...
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def main() -> None:
         if len(predicted) != len(gold):
             raise SystemExit(f"{path}: {len(predicted)} predictions for {len(gold)} dev examples")
         positive = sorted(set(gold))[-1]
-        print(f"{name}: {dict(sorted(Counter(predicted).items()))}  accuracy {100 * accuracy_score(gold, predicted):.1f}"
+        counts = dict(sorted(Counter(predicted).items()))
+        print(f"{name}: {counts}  accuracy {100 * accuracy_score(gold, predicted):.1f}"
               f"  F1 ({positive}) {100 * f1_score(gold, predicted, pos_label=positive):.1f}")
 
 
