@@ -74,8 +74,7 @@ class Estimator:
         self.experiment = experiment
         self.rates = recorded_rates(experiment.results)
         # where this experiment has no record to go by (a new one, or a task or depth it has not run yet):
-        # the other experiments' records in the same results folder
-        # with the same teacher model
+        # the records of the other experiments in the same results folder that have the same teacher model
         model = experiment.config.teacher_model
         self.other_rates = [rate for other in sorted(experiment.results.parent.glob("*/runs"))
                             if other.parent != experiment.results and teacher_model_of(other.parent) == model
