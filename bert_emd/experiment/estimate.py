@@ -75,10 +75,10 @@ class Estimator:
         self.rates = recorded_rates(experiment.results)
         # where this experiment has no record to go by (a new one, or a task or depth it has not run yet):
         # the records of the other experiments in the same results folder that have the same teacher model
-        model = experiment.config.teacher_model
-        self.other_rates = [rate for other in sorted(experiment.results.parent.glob("*/runs"))
-                            if other.parent != experiment.results and teacher_model_of(other.parent) == model
-                            for rate in recorded_rates(other.parent)]
+        folders = sorted(experiment.results.parent.glob("*/"))
+        self.others = [folder for folder in folders if folder != experiment.results
+                       and teacher_model_of(folder) == experiment.config.teacher_model]
+        self.other_rates = [rate for other in self.others for rate in recorded_rates(other)]
         self._sizes: dict[str, int] = {}
         self._generals: set[Path] = set()
 
@@ -156,13 +156,12 @@ class Estimator:
         return total, count + source + (f" ({epochs:g} epochs), scaled by epochs" if scaled else "")
 
     def teacher_record(self, task: str) -> tuple[float, float, str] | None:
-        """(seconds, epochs, where from) of this experiment's recorded teacher for the task, else another's
-        fine-tuned from the same model."""
+        """(seconds, epochs, where from) of this experiment's recorded teacher for the task, else that of another
+        experiment with the same teacher model."""
         own = self.experiment.results / "teachers" / task / "wall_clock.json"
-        for path in [own] + sorted(self.experiment.results.parent.glob(f"*/teachers/{task}/wall_clock.json")):
+        for path in [own] + [other / "teachers" / task / "wall_clock.json" for other in self.others]:
             record, run = read_json(path), read_json(path.parent / "run_config.json")
-            model = ((run or {}).get("config") or {}).get("model")
-            if record and (path == own or model == self.experiment.config.teacher_model):
+            if record:
                 epochs = float(((run or {}).get("config") or {}).get("epochs") or 3.0)
                 return record["seconds"], epochs, "its recorded wall-clock" if path == own else \
                     f"the recorded wall-clock of {path.parents[2].name}'s {task} teacher"
