@@ -1,4 +1,4 @@
-"""Paired seed comparisons and layer-weight summaries that the README quotes for the GLUE and SST-2 GPU tables.
+"""Paired seed comparisons and layer-weight summaries that the README quotes for the GLUE, SST-2 GPU and recipe tables.
 
     .venv/bin/python docs/results/seed_comparisons.py   # prints them, writes docs/results/seed_comparisons.json
 
@@ -19,6 +19,9 @@ PAIRS = {  # (row, row it is compared with)
     "sst2_gpu": [("emd-L2", "skip-L2"), ("emd-L2", "last-L2"), ("emd-L2", "none-L2"), ("emd-L3", "skip-L3"),
                  ("emd-L2-init12", "emd-L2"), ("skip-L2-init12", "skip-L2"), ("none-L2-init12", "none-L2"),
                  ("emd-L2-T5", "emd-L2")],
+    # issue 21: the authors' joint recipe on augmented data; pairs appear once both rows have 2 seeds of a task
+    "recipe_table": [("emd-L2", "skip-L2"), ("emd-L2", "last-L2"), ("emd-L2", "none-L2"), ("emd-L3", "skip-L3"),
+                     ("emd-L3", "last-L3"), ("emd-L3", "none-L3")],
 }
 WEIGHT_RUNS = {"sst2_gpu": ["emd-L2", "emd-L3", "emd-L2-init12", "emd-L2-T5"]}
 

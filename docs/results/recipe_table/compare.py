@@ -4,14 +4,14 @@
     # prints the comparison, writes docs/results/recipe_table/compare.md and compare.json
 
 Reads the committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
-Spearman) and its share of the teacher's, the optimiser steps, the step of the kept (best) evaluation, the
-wall-clock, and for the joint recipe the share of the layer terms in the loss: beta * (theta * (attention +
-hidden) + embedding) against alpha * prediction, each term averaged over the last quarter of the logs
-(`train.joint.loss_terms`), and that prediction loss itself. Runs recorded before loss terms were kept take them
-from their TensorBoard logs under --work-dir, else from the terms read there before and kept beside their records
-(loss_terms_from_tensorboard.json; said so in the table). For EMD rows, the final student and teacher
-layer weights (attention term). Then, per task, how far apart the rows' dev scores are over their evaluations
-(every 50 steps), and every teacher grid point with its metrics after each epoch.
+Spearman; with more than one seed their mean and each seed's) and its share of the teacher's; for seed 1: the
+optimiser steps, the step of the kept (best) evaluation, the wall-clock, and for the joint recipe the share of the
+layer terms in the loss: beta * (theta * (attention + hidden) + embedding) against alpha * prediction, each term
+averaged over the last quarter of the logs (`train.joint.loss_terms`), and that prediction loss itself. Runs
+recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
+read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). For EMD
+rows, the final student and teacher layer weights (attention term). Then, per task, how far apart the rows' dev
+scores are over their evaluations (every 50 steps), and every teacher grid point with its metrics after each epoch.
 """
 
 import argparse
@@ -72,7 +72,8 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
     results, config = _read(folder / "eval_results.json"), _read(folder / "run_config.json")["config"]
     metrics = [100 * results["splits"]["dev"]["metrics"][name] for name in METRICS[task]]
     stages = results["train"]
-    entry = {"metrics": metrics, "share_of_teacher": statistics.fmean(metrics) / teacher_score,
+    entry = {"seed": int(folder.name.removeprefix("seed")), "metrics": metrics,
+             "share_of_teacher": statistics.fmean(metrics) / teacher_score,
              "schedule": config.get("schedule", "joint"), "layers": config["student_layers"],
              "steps": sum(stage.get("steps") or 0 for stage in stages.values()),
              # counted from the run's start (a two-stage row's prediction stage counts its steps from its own start)
@@ -168,8 +169,9 @@ def main() -> None:
         teacher = _read(HERE / "teachers" / task / "eval_results.json")
         teacher_score = statistics.fmean(100 * teacher["splits"]["dev"]["metrics"][name] for name in METRICS[task])
         lines += [f"\n{task} (teacher {teacher_score:.1f})\n",
-                  "| row | seeds | dev x 100 | % of teacher | steps (best) | min | layer terms in loss "
-                  "| prediction loss | EMD weights: student / teacher (attention) |", "|---" * 9 + "|"]
+                  "| row | seeds | dev x 100: mean (each seed) | % of teacher (mean) | seed 1: steps (best) | min "
+                  "| layer terms in loss | prediction loss | EMD weights: student / teacher (attention) |",
+                  "|---" * 9 + "|"]
         summary[task] = {"teacher": teacher_score, "rows": {}}
         for row in sorted(task_folder.iterdir()):
             entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
@@ -180,6 +182,8 @@ def main() -> None:
             first = entries[0]
             scores = " / ".join(f"{statistics.fmean(e['metrics'][i] for e in entries):.1f}"
                                 for i in range(len(first["metrics"])))
+            if len(entries) > 1:  # the mean, then each seed's own score
+                scores += " (" + ", ".join(" / ".join(f"{value:.1f}" for value in e["metrics"]) for e in entries) + ")"
             share = "-" if first.get("layer_share") is None else f"{100 * first['layer_share']:.1f}%"
             if first.get("layer_stage_terms"):
                 share = "layer stage only"
@@ -189,7 +193,7 @@ def main() -> None:
                 if "weights" in first else "-"
             kept = 100 * statistics.fmean(entry["share_of_teacher"] for entry in entries)
             prediction = "-" if first.get("prediction_loss") is None else f"{first['prediction_loss']:.4f}"
-            lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.0f}% | {first['steps']} "
+            lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.1f}% | {first['steps']} "
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
