@@ -82,6 +82,9 @@ def weight_summary(state: dict, from_step: int = 200) -> dict:
 def main() -> None:
     out: dict = {}
     for name, pairs in PAIRS.items():
+        if not (RESULTS / name / "table.json").is_file():  # a table whose report is not built yet (--report-only)
+            print(f"{name:10} no table.json yet: build it with `bert-emd experiment --config ... --report-only`")
+            continue
         table = json.loads((RESULTS / name / "table.json").read_text())
         out[name] = {"paired": {f"{row} - {other}": paired(table, row, other) for row, other in pairs}}
         for row in WEIGHT_RUNS.get(name, []):
