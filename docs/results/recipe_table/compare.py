@@ -104,18 +104,22 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
 
 
 def evaluation_differences(rows: dict, metric: str) -> list[str]:
-    """Seed 1 of every two rows of one schedule and depth: how far apart their dev scores are over the evaluations
-    both made (a two-stage row evaluates in its prediction stage only, whose steps count from its own start)."""
-    named = {name: entries[0]["dev_evaluations"] for name, entries in rows.items() if entries[0]["dev_evaluations"]}
+    """Every two rows of one schedule and depth, on each seed both ran: how far apart their dev scores are over the
+    evaluations both made (a two-stage row evaluates in its prediction stage only, whose steps count from its own
+    start)."""
+    named = {name: {entry["seed"]: entry["dev_evaluations"] for entry in entries if entry["dev_evaluations"]}
+             for name, entries in rows.items()}
     kind = {name: (entries[0]["schedule"], entries[0]["layers"]) for name, entries in rows.items()}
-    lines = [f"\nSeed 1, {metric} x 100 at every evaluation, between two rows of one schedule and depth: mean and "
-             "largest absolute difference\n", "| rows | evaluations | mean | largest |", "|---|---|---|---|"]
-    names = sorted(named)
+    lines = [f"\n{metric} x 100 at every evaluation, between two rows of one schedule and depth on one seed: mean and "
+             "largest absolute difference\n", "| rows | seed | evaluations | mean | largest |", "|---|---|---|---|---|"]
+    names = sorted(name for name in named if named[name])
     pairs = [(first, second) for index, first in enumerate(names) for second in names[index + 1:]
              if kind[first] == kind[second]]
     for first, second in pairs:
-        gaps = [abs(a - b) for a, b in zip(named[first], named[second])]
-        lines.append(f"| {first} / {second} | {len(gaps)} | {statistics.fmean(gaps):.2f} | {max(gaps):.2f} |")
+        for seed in sorted(set(named[first]) & set(named[second])):
+            gaps = [abs(a - b) for a, b in zip(named[first][seed], named[second][seed])]
+            lines.append(f"| {first} / {second} | {seed} | {len(gaps)} | {statistics.fmean(gaps):.2f} "
+                         f"| {max(gaps):.2f} |")
     return lines if pairs else []
 
 
