@@ -3,19 +3,22 @@
     .venv/bin/python docs/results/recipe_table/compare.py [--work-dir /work/bert-emd-runs]
     # prints the comparison, writes docs/results/recipe_table/compare.md and compare.json
 
-Reads the committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
+First an overview: each row family (emd, skip, ...) against each task and depth. Then, per task, from the
+committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
 Spearman; with more than one seed their mean and each seed's) and its share of the teacher's; for seed 1: the
 optimiser steps, the step of the kept (best) evaluation, the wall-clock, and for the joint recipe the share of the
 layer terms in the loss: beta * (theta * (attention + hidden) + embedding) against alpha * prediction, each term
 averaged over the last quarter of the logs (`train.joint.loss_terms`), and that prediction loss itself. Runs
 recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
 read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). For EMD
-rows, the final student and teacher layer weights (attention term). Then, per task, how far apart the rows' dev
+rows, the final student and teacher layer weights (attention term). After that, how far apart the rows' dev
 scores are over their evaluations (every 50 steps), and every teacher grid point with its metrics after each epoch.
 """
 
 import argparse
 import json
+import math
+import re
 import statistics
 from pathlib import Path
 
@@ -141,6 +144,37 @@ def layer_stages(rows: dict) -> list[str]:
     return lines
 
 
+ROW_NAME = re.compile(r"^(?P<mapping>[a-z]+)-L(?P<layers>\d+)(?P<variant>-.+)?$")
+FAMILY_ORDER = ["emd", "skip", "last", "none", "emd-wsum"]
+
+
+def overview(summary: dict) -> list[str]:
+    """Every row family (mapping and variant) against every task and depth: the mean of the task's first dev metric
+    over the seeds run, the mean share of the teacher and the number of seeds."""
+    cells, columns = {}, []
+    for task, block in summary.items():
+        for row, entries in block["rows"].items():
+            match = ROW_NAME.match(row)
+            if not match:
+                continue
+            family, column = match["mapping"] + (match["variant"] or ""), f"{task} L{match['layers']}"
+            if column not in columns:
+                columns.append(column)
+            mean = statistics.fmean(entry["metrics"][0] for entry in entries)
+            share = math.floor(1000 * statistics.fmean(entry["share_of_teacher"] for entry in entries)) / 10
+            cells[family, column] = f"{mean:.1f} ({share:.1f}%) x{len(entries)}"
+    families = sorted({family for family, _ in cells},
+                      key=lambda name: (FAMILY_ORDER.index(name) if name in FAMILY_ORDER else len(FAMILY_ORDER), name))
+    columns.sort(key=lambda column: (column.split()[0], int(column.split()[1][1:])))
+    teachers = ", ".join(f"{task} {block['teacher']:.1f}" for task, block in summary.items())
+    lines = ["Overview: dev score x 100 (the task's first metric: MCC, F1, accuracy, Pearson), mean over the seeds "
+             f"run (share of the teacher's mean metric, rounded down) x seeds; teachers: {teachers}\n",
+             "| row | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for family in families:
+        lines.append(f"| {family} | " + " | ".join(cells.get((family, column), "-") for column in columns) + " |")
+    return lines
+
+
 def grids() -> list[str]:
     """Every teacher grid point: its dev metrics (best epoch), the main metric after each epoch, its minutes."""
     lines = []
@@ -201,7 +235,7 @@ def main() -> None:
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
-    lines += grids()
+    lines = overview(summary) + lines + grids()
     text = "\n".join(lines).strip() + "\n"
     print(text)
     (HERE / "compare.md").write_text(text, encoding="utf-8")
