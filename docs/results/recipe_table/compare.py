@@ -12,7 +12,9 @@ averaged over the last quarter of the logs (`train.joint.loss_terms`), and that 
 recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
 read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). For EMD
 rows, the final student and teacher layer weights (attention term). After that, how far apart the rows' dev
-scores are over their evaluations (every 50 steps), and every teacher grid point with its metrics after each epoch.
+scores are over their evaluations (every 50 steps), the teacher each run was distilled from as the run measured it
+(a grid point trained again on another machine may differ from its record), and every teacher grid point with its
+metrics after each epoch.
 """
 
 import argparse
@@ -175,6 +177,23 @@ def overview(summary: dict) -> list[str]:
     return lines
 
 
+def teachers_in_runs(task: str, task_folder: Path) -> list[str]:
+    """The teacher each run was distilled from, as the run measured it on the dev set at the students' max length
+    (`teacher_metrics`): a chosen grid point trained again on a new machine need not reproduce its record, and rows
+    distilled from different teachers are not compared on equal terms."""
+    found: dict[str, list[str]] = {}
+    for results in sorted(task_folder.glob("*/seed*/eval_results.json")):
+        measured = _read(results)["splits"]["dev"].get("teacher_metrics")
+        key = " / ".join(f"{100 * measured[name]:.2f}" for name in METRICS[task]) if measured else "not recorded"
+        found.setdefault(key, []).append(f"{results.parent.parent.name} {results.parent.name}")
+    if len(found) == 1:
+        return [f"\nEvery {task} run was distilled from the same teacher: {next(iter(found))} "
+                f"({' / '.join(METRICS[task])} x 100 on the dev set at the students' max length)"]
+    lines = [f"\n{task} runs were distilled from {len(found)} different teachers ({' / '.join(METRICS[task])} x 100 "
+             "on the dev set at the students' max length):\n", "| teacher | runs |", "|---|---|"]
+    return lines + [f"| {key} | {', '.join(runs)} |" for key, runs in found.items()]
+
+
 def grids() -> list[str]:
     """Every teacher grid point: its dev metrics (best epoch), the main metric after each epoch, its minutes."""
     lines = []
@@ -235,6 +254,7 @@ def main() -> None:
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
+        lines += teachers_in_runs(task, task_folder)
     lines = overview(summary) + lines + grids()
     text = "\n".join(lines).strip() + "\n"
     print(text)
