@@ -425,18 +425,31 @@ def test_on_a_new_machine_only_the_chosen_grid_point_is_trained_again(capsys, ti
                         lambda self, task, name, *rest: trained.append(name) or real(self, task, name, *rest))
     experiment(**options, teachers_only=True)
     assert trained == [chosen]
-    assert "scored by its record" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "scored by its record" in out
     assert {path: path.read_bytes() for path in (records / "grid").rglob("*.json")} == before  # grid records kept
     work = tmp_path / "work" / "tiny" / "teachers" / "mrpc" / "grid"
     assert [path.name for path in work.iterdir()] == [chosen]
     again = (work / chosen / "eval_results.json").read_text()
     assert (records / "eval_results.json").read_text() == again  # the table's teacher row: the model that teaches
     assert (records / "retrained" / chosen / "1" / "eval_results.json").read_text() == again
-    # a second new machine: the chosen point is trained once more, and both re-trainings keep their records
+    scores = json.loads(again)["splits"]["dev"]["metrics"]
+    assert (f"teacher mrpc: trained again, dev f1 / accuracy {100 * scores['f1']:.2f} / "
+            f"{100 * scores['accuracy']:.2f} as its grid record") in out
+    # a second new machine: the chosen point is trained once more, and both re-trainings keep their records;
+    # a re-training that does not reproduce the grid record (here: the record edited to score higher, so it stays
+    # the chosen point) is said so
     shutil.rmtree(tmp_path / "work")
     trained.clear()
+    grid_record = records / "grid" / chosen / "eval_results.json"
+    edited = json.loads(grid_record.read_text())
+    edited["splits"]["dev"]["metrics"]["f1"] = (1 + scores["f1"]) / 2
+    grid_record.write_text(json.dumps(edited))
     experiment(**options, teachers_only=True)
     assert trained == [chosen]
+    assert (f"WARNING: trained again, dev f1 / accuracy {100 * scores['f1']:.2f} / {100 * scores['accuracy']:.2f} "
+            f"against its grid record's {50 * (1 + scores['f1']):.2f} / {100 * scores['accuracy']:.2f}"
+            ) in capsys.readouterr().out
     assert sorted(path.name for path in (records / "retrained" / chosen).iterdir()) == ["1", "2"]
     table = experiment(**{**options, "report": True, "report_only": True})
     clocks = [json.loads(path.read_text())["seconds"] for path in sorted(records.glob("grid/*/wall_clock.json"))

@@ -213,6 +213,9 @@ class Experiment:
             # each re-training (one per new machine) keeps its own record, counted in the teacher compute
             retrained = record / "retrained" / name
             _copy_records(folder, retrained / str(1 + sum(1 for path in retrained.glob("*") if path.is_dir())))
+            print(_against_record(task, read_json(folder / "eval_results.json"),
+                                  read_json(self.point_record(task, name, settings, folder) / "eval_results.json")),
+                  flush=True)
         write_json(record / "grid.json", summary)
         (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
         _copy_records(folder, record)  # the table's teacher row: the model that teaches
@@ -368,6 +371,20 @@ class Experiment:
         plots = plot_all(self.results, table)
         print(f"\nrecords, table.md, table.json and {len(plots)} plot(s) written to {self.results}")
         return table
+
+
+def _against_record(task: str, again: dict, recorded: dict) -> str:
+    """One line: a chosen grid point trained again (a new machine) against its grid record's dev metrics. Training
+    need not repeat bit for bit on another CPU; its students then learn from a teacher the grid did not score."""
+    metrics = lambda result: result["splits"]["dev"]["metrics"]  # noqa: E731
+    new, old = metrics(again), metrics(recorded)
+    names = [name for name in old if name in new]
+    shown = " / ".join(names)
+    values = lambda scores: " / ".join(f"{100 * scores[name]:.2f}" for name in names)  # noqa: E731
+    if all(round(100 * new[name], 2) == round(100 * old[name], 2) for name in names):
+        return f"teacher {task}: trained again, dev {shown} {values(new)} as its grid record"
+    return (f"teacher {task}: WARNING: trained again, dev {shown} {values(new)} against its grid record's "
+            f"{values(old)}; its students learn from the model trained again (compare each run's teacher_metrics)")
 
 
 def _copy_records(source: Path, target: Path, names=TEACHER_RECORDS) -> None:
