@@ -19,7 +19,7 @@ from bert_emd.errors import BertEmdError
 from bert_emd.experiment.clock import timed
 from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_experiment, select_rows, task_setting
 from bert_emd.experiment.table import build_table, format_table
-from bert_emd.experiment.teacher_grid import choose, format_grid, grid_points, point_dir
+from bert_emd.experiment.teacher_grid import choose, dev_score, format_grid, grid_points, point_dir
 from bert_emd.options import resolve_config, to_dict
 from bert_emd.runinfo import package_versions, read_json, write_json
 
@@ -213,8 +213,8 @@ class Experiment:
             # each re-training (one per new machine) keeps its own record, counted in the teacher compute
             retrained = record / "retrained" / name
             _copy_records(folder, retrained / str(1 + sum(1 for path in retrained.glob("*") if path.is_dir())))
-            print(_against_record(task, read_json(folder / "eval_results.json"),
-                                  read_json(self.point_record(task, name, settings, folder) / "eval_results.json")),
+            recorded = next(point["score"] for point in summary["points"] if point["name"] == name)
+            print(_against_record(task, dev_score(task, read_json(folder / "eval_results.json")), recorded),
                   flush=True)
         write_json(record / "grid.json", summary)
         (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
@@ -373,18 +373,16 @@ class Experiment:
         return table
 
 
-def _against_record(task: str, again: dict, recorded: dict) -> str:
-    """One line: a chosen grid point trained again (a new machine) against its grid record's dev metrics. Training
-    need not repeat bit for bit on another CPU; its students then learn from a teacher the grid did not score."""
-    metrics = lambda result: result["splits"]["dev"]["metrics"]  # noqa: E731
-    new, old = metrics(again), metrics(recorded)
-    names = [name for name in old if name in new]
-    shown = " / ".join(names)
-    values = lambda scores: " / ".join(f"{100 * scores[name]:.2f}" for name in names)  # noqa: E731
-    if all(round(100 * new[name], 2) == round(100 * old[name], 2) for name in names):
-        return f"teacher {task}: trained again, dev {shown} {values(new)} as its grid record"
-    return (f"teacher {task}: WARNING: trained again, dev {shown} {values(new)} against its grid record's "
-            f"{values(old)}; its students learn from the model trained again (compare each run's teacher_metrics)")
+def _against_record(task: str, again: float | None, recorded: float) -> str:
+    """One line: a chosen grid point trained again (a new machine) against its grid record, by the grid's own dev
+    score. Training need not repeat bit for bit on another CPU; its students then learn from a teacher the grid did
+    not score."""
+    shown = "-" if again is None else f"{100 * again:.2f}"
+    if again is not None and round(100 * again, 2) == round(100 * recorded, 2):
+        return f"teacher {task}: trained again, dev score {shown} as its grid record"
+    return (f"teacher {task}: WARNING: trained again, dev score {shown} against its grid record's "
+            f"{100 * recorded:.2f}; its students learn from the model trained again (compare each run's "
+            "teacher_metrics)")
 
 
 def _copy_records(source: Path, target: Path, names=TEACHER_RECORDS) -> None:

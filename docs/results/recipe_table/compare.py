@@ -5,7 +5,8 @@
 
 First an overview: each row family (emd, skip, ...) against each task and depth. Then, per task, from the
 committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
-Spearman; with more than one seed their mean and each seed's) and its share of the teacher's; for seed 1: the
+Spearman; with more than one seed their mean and each seed's) and its share of the teacher's record and of the
+teacher the runs learned from as they measured it (`teacher_metrics`, at the students' max length); for seed 1: the
 optimiser steps, the step of the kept (best) evaluation, the wall-clock, and for the joint recipe the share of the
 layer terms in the loss: beta * (theta * (attention + hidden) + embedding) against alpha * prediction, each term
 averaged over the last quarter of the logs (`train.joint.loss_terms`), and that prediction loss itself. Runs
@@ -76,9 +77,13 @@ def layer_share(terms: dict, config: dict) -> float | None:
 def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) -> dict:
     results, config = _read(folder / "eval_results.json"), _read(folder / "run_config.json")["config"]
     metrics = [100 * results["splits"]["dev"]["metrics"][name] for name in METRICS[task]]
+    # the teacher as this run measured it on the dev set, at the students' max length: the model it learned from
+    measured = results["splits"]["dev"].get("teacher_metrics")
+    own_teacher = [100 * measured[name] for name in METRICS[task]] if measured else None
     stages = results["train"]
     entry = {"seed": int(folder.name.removeprefix("seed")), "metrics": metrics,
-             "share_of_teacher": statistics.fmean(metrics) / teacher_score,
+             "share_of_teacher": statistics.fmean(metrics) / teacher_score, "teacher_metrics": own_teacher,
+             "share_of_own_teacher": statistics.fmean(metrics) / statistics.fmean(own_teacher) if own_teacher else None,
              "schedule": config.get("schedule", "joint"), "layers": config["student_layers"],
              "steps": sum(stage.get("steps") or 0 for stage in stages.values()),
              # counted from the run's start (a two-stage row's prediction stage counts its steps from its own start)
@@ -177,31 +182,34 @@ def overview(summary: dict) -> list[str]:
     return lines
 
 
-def teachers_in_runs(task: str, task_folder: Path) -> list[str]:
-    """The teacher each run was distilled from, as the run measured it on the dev set at the students' max length
-    (`teacher_metrics`): a chosen grid point trained again on a new machine need not reproduce its record, and rows
-    distilled from different teachers are not compared on equal terms."""
+def teachers_in_runs(task: str, rows: dict) -> list[str]:
+    """The teacher each run was distilled from, as the run measured it (`teacher_metrics`): a chosen grid point
+    trained again on a new machine need not reproduce its record, and rows distilled from different teachers are
+    not compared on equal terms."""
     found: dict[str, list[str]] = {}
-    for results in sorted(task_folder.glob("*/seed*/eval_results.json")):
-        measured = _read(results)["splits"]["dev"].get("teacher_metrics")
-        key = " / ".join(f"{100 * measured[name]:.2f}" for name in METRICS[task]) if measured else "not recorded"
-        found.setdefault(key, []).append(f"{results.parent.parent.name} {results.parent.name}")
+    for row, entries in sorted(rows.items()):
+        for entry in entries:
+            key = " / ".join(f"{value:.2f}" for value in entry["teacher_metrics"]) if entry["teacher_metrics"] \
+                else "not recorded"
+            found.setdefault(key, []).append(f"{row} seed{entry['seed']}")
+    metrics = f"{' / '.join(METRICS[task])} x 100 on the dev set at the students' max length"
     if len(found) == 1:
-        return [f"\nEvery {task} run was distilled from the same teacher: {next(iter(found))} "
-                f"({' / '.join(METRICS[task])} x 100 on the dev set at the students' max length)"]
-    lines = [f"\n{task} runs were distilled from {len(found)} different teachers ({' / '.join(METRICS[task])} x 100 "
-             "on the dev set at the students' max length):\n", "| teacher | runs |", "|---|---|"]
+        return [f"\nEvery {task} run was distilled from the same teacher: {next(iter(found))} ({metrics})"]
+    lines = [f"\n{task} runs were distilled from {len(found)} different teachers ({metrics}):\n",
+             "| teacher | runs |", "|---|---|"]
     return lines + [f"| {key} | {', '.join(runs)} |" for key, runs in found.items()]
 
 
 def grids() -> list[str]:
-    """Every teacher grid point: its dev metrics (best epoch), the main metric after each epoch, its minutes."""
+    """Every teacher grid point: its dev metrics (best epoch), the main metric after each epoch, its minutes; then
+    each training of the chosen point again on a new machine (`retrained/POINT/N`), which need not match."""
     lines = []
     for grid in sorted((HERE / "teachers").glob("*/grid")):
         task = grid.parent.name
         lines += [f"\n{task} teacher grid (dev x 100, best epoch; {METRICS[task][0]} after each epoch)\n",
                   "| point | " + " / ".join(METRICS[task]) + " | after each epoch | min | note |", "|---" * 5 + "|"]
-        for point in sorted(grid.iterdir()):
+        again = sorted(grid.parent.glob("retrained/*/*"), key=lambda path: (path.parent.name, int(path.name)))
+        for point in sorted(grid.iterdir()) + again:
             results = _read(point / "eval_results.json")
             metrics = " / ".join(f"{100 * results['splits']['dev']['metrics'][name]:.1f}" for name in METRICS[task])
             epochs = ", ".join(f"{100 * entry[METRICS[task][0]]:.1f}"
@@ -210,7 +218,10 @@ def grids() -> list[str]:
             source = _read(point / "record_of.json")
             note = f"record of {source['record_of']}" if source else (
                 f"{clock['sittings']} sittings" if clock.get("sittings") else "")
-            lines.append(f"| {point.name} | {metrics} | {epochs or '-'} | {clock.get('seconds', 0) / 60:.0f} "
+            label = point.name
+            if point.parent.parent.name == "retrained":
+                label, note = point.parent.name, f"trained again ({point.name})"
+            lines.append(f"| {label} | {metrics} | {epochs or '-'} | {clock.get('seconds', 0) / 60:.0f} "
                          f"| {note} |")
     return lines
 
@@ -226,9 +237,9 @@ def main() -> None:
         teacher = _read(HERE / "teachers" / task / "eval_results.json")
         teacher_score = statistics.fmean(100 * teacher["splits"]["dev"]["metrics"][name] for name in METRICS[task])
         lines += [f"\n{task} (teacher {teacher_score:.1f})\n",
-                  "| row | seeds | dev x 100: mean (each seed) | % of teacher (mean) | seed 1: steps (best) | min "
-                  "| layer terms in loss | prediction loss | EMD weights: student / teacher (attention) |",
-                  "|---" * 9 + "|"]
+                  "| row | seeds | dev x 100: mean (each seed) | % of teacher (mean) | % of own teacher (mean) "
+                  "| seed 1: steps (best) | min | layer terms in loss | prediction loss "
+                  "| EMD weights: student / teacher (attention) |", "|---" * 10 + "|"]
         summary[task] = {"teacher": teacher_score, "rows": {}}
         for row in sorted(task_folder.iterdir()):
             entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
@@ -249,12 +260,14 @@ def main() -> None:
             weights = " / ".join(str(first["weights"][side]) for side in ("student_weights", "teacher_weights")) \
                 if "weights" in first else "-"
             kept = 100 * statistics.fmean(entry["share_of_teacher"] for entry in entries)
+            own = [entry["share_of_own_teacher"] for entry in entries]
+            kept_own = "-" if None in own else f"{100 * statistics.fmean(own):.2f}%"
             prediction = "-" if first.get("prediction_loss") is None else f"{first['prediction_loss']:.4f}"
-            lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.1f}% | {first['steps']} "
+            lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.2f}% | {kept_own} | {first['steps']} "
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
-        lines += teachers_in_runs(task, task_folder)
+        lines += teachers_in_runs(task, summary[task]["rows"])
     lines = overview(summary) + lines + grids()
     text = "\n".join(lines).strip() + "\n"
     print(text)
