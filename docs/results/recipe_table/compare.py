@@ -12,8 +12,9 @@ layer terms in the loss: beta * (theta * (attention + hidden) + embedding) again
 averaged over the last quarter of the logs (`train.joint.loss_terms`), and that prediction loss itself. Runs
 recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
 read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). For EMD
-rows, the final student and teacher layer weights (attention term). After that, how far apart the rows' dev
-scores are over their evaluations (every 50 steps), the teacher each run was distilled from as the run measured it
+rows, the final student and teacher layer weights (attention term). After that, each row's lowest, last and kept
+dev evaluation (seed 1), how far apart the rows' dev scores are over their evaluations (every 50 steps) and at how
+many each row is the higher one, the teacher each run was distilled from as the run measured it
 (a grid point trained again on another machine may differ from its record), and every teacher grid point with its
 metrics after each epoch.
 """
@@ -121,16 +122,33 @@ def evaluation_differences(rows: dict, metric: str) -> list[str]:
              for name, entries in rows.items()}
     kind = {name: (entries[0]["schedule"], entries[0]["layers"]) for name, entries in rows.items()}
     lines = [f"\n{metric} x 100 at every evaluation, between two rows of one schedule and depth on one seed: mean and "
-             "largest absolute difference\n", "| rows | seed | evaluations | mean | largest |", "|---|---|---|---|---|"]
+             "largest absolute difference, and at how many evaluations each of the two is higher\n",
+             "| rows | seed | evaluations | mean | largest | first higher | second higher |", "|---" * 7 + "|"]
     names = sorted(name for name in named if named[name])
     pairs = [(first, second) for index, first in enumerate(names) for second in names[index + 1:]
              if kind[first] == kind[second]]
     for first, second in pairs:
         for seed in sorted(set(named[first]) & set(named[second])):
-            gaps = [abs(a - b) for a, b in zip(named[first][seed], named[second][seed])]
+            pairs_of_scores = list(zip(named[first][seed], named[second][seed]))
+            gaps = [abs(a - b) for a, b in pairs_of_scores]
             lines.append(f"| {first} / {second} | {seed} | {len(gaps)} | {statistics.fmean(gaps):.2f} "
-                         f"| {max(gaps):.2f} |")
+                         f"| {max(gaps):.2f} | {sum(a > b for a, b in pairs_of_scores)} "
+                         f"| {sum(b > a for a, b in pairs_of_scores)} |")
     return lines if pairs else []
+
+
+def evaluation_ranges(rows: dict, metric: str) -> list[str]:
+    """Seed 1 of each row: its lowest, last and kept (best) dev evaluation, to two decimals; a kept score far above
+    the row's other evaluations is selection on the dev set more than learning (small dev sets such as RTE's)."""
+    named = {name: entries[0] for name, entries in rows.items() if entries[0]["dev_evaluations"]}
+    if not named:
+        return []
+    lines = [f"\n{metric} x 100 over the dev evaluations of seed 1: lowest, last, kept (the best)\n",
+             "| row | evaluations | lowest | last | kept |", "|---" * 5 + "|"]
+    for name in sorted(named):
+        scores = named[name]["dev_evaluations"]
+        lines.append(f"| {name} | {len(scores)} | {min(scores):.2f} | {scores[-1]:.2f} | {max(scores):.2f} |")
+    return lines
 
 
 def layer_stages(rows: dict) -> list[str]:
@@ -265,6 +283,7 @@ def main() -> None:
             prediction = "-" if first.get("prediction_loss") is None else f"{first['prediction_loss']:.4f}"
             lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.2f}% | {kept_own} | {first['steps']} "
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
+        lines += evaluation_ranges(summary[task]["rows"], METRICS[task][0])
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
         lines += teachers_in_runs(task, summary[task]["rows"])
