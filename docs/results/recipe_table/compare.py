@@ -12,11 +12,11 @@ layer terms in the loss: beta * (theta * (attention + hidden) + embedding) again
 averaged over the last quarter of the logs (`train.joint.loss_terms`), and that prediction loss itself. Runs
 recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
 read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). For EMD
-rows, the final student and teacher layer weights (attention term). After that, each row's lowest, last and kept
-dev evaluation (seed 1), how far apart the rows' dev scores are over their evaluations (every 50 steps) and at how
-many each row is the higher one, the teacher each run was distilled from as the run measured it
-(a grid point trained again on another machine may differ from its record), and every teacher grid point with its
-metrics after each epoch.
+rows, the final student and teacher layer weights (attention term). After that, every run seed by seed (kept score,
+share of its own teacher, minutes, lowest / last / kept dev evaluation, EMD weights), how far apart the rows'
+dev scores are over their evaluations (every 50 steps) and at how many each row is the higher one, the teacher
+each run was distilled from as the run measured it (a grid point trained again on another machine may differ
+from its record), and every teacher grid point with its metrics after each epoch.
 """
 
 import argparse
@@ -137,17 +137,25 @@ def evaluation_differences(rows: dict, metric: str) -> list[str]:
     return lines if pairs else []
 
 
-def evaluation_ranges(rows: dict, metric: str) -> list[str]:
-    """Seed 1 of each row: its lowest, last and kept (best) dev evaluation, to two decimals; a kept score far above
-    the row's other evaluations is selection on the dev set more than learning (small dev sets such as RTE's)."""
-    named = {name: entries[0] for name, entries in rows.items() if entries[0]["dev_evaluations"]}
-    if not named:
-        return []
-    lines = [f"\n{metric} x 100 over the dev evaluations of seed 1: lowest, last, kept (the best)\n",
-             "| row | evaluations | lowest | last | kept |", "|---" * 5 + "|"]
-    for name in sorted(named):
-        scores = named[name]["dev_evaluations"]
-        lines.append(f"| {name} | {len(scores)} | {min(scores):.2f} | {scores[-1]:.2f} | {max(scores):.2f} |")
+def runs_by_seed(rows: dict, task: str) -> list[str]:
+    """Every run of each row, seed by seed (the row table shows seed 1's details only): its kept dev score to two
+    decimals, its share of the teacher it learned from, wall clock, its lowest, last and kept (best) evaluation of
+    the first metric (a kept score far above the run's other evaluations is selection on the dev set more than
+    learning, on small dev sets such as RTE's), and for EMD rows the final layer weights (attention term)."""
+    lines = [f"\neach run: dev x 100 kept ({' / '.join(METRICS[task])}), % of own teacher, minutes, "
+             f"{METRICS[task][0]} x 100 over its dev evaluations (lowest, last, kept), EMD weights: student / teacher "
+             "(attention)\n", "| row | seed | kept | % of own teacher | min | evaluations | lowest | last | kept "
+             "| EMD weights |", "|---" * 10 + "|"]
+    for name in sorted(rows):
+        for entry in rows[name]:
+            scores = entry["dev_evaluations"]
+            low, last, best = ((f"{min(scores):.2f}", f"{scores[-1]:.2f}", f"{max(scores):.2f}") if scores
+                               else ("-",) * 3)
+            own = "-" if entry["share_of_own_teacher"] is None else f"{100 * entry['share_of_own_teacher']:.2f}%"
+            weights = entry.get("weights")
+            weights = f"{weights['student_weights']} / {weights['teacher_weights']}" if weights else "-"
+            lines.append(f"| {name} | {entry['seed']} | {' / '.join(f'{value:.2f}' for value in entry['metrics'])} "
+                         f"| {own} | {entry['minutes']:.0f} | {len(scores)} | {low} | {last} | {best} | {weights} |")
     return lines
 
 
@@ -283,7 +291,7 @@ def main() -> None:
             prediction = "-" if first.get("prediction_loss") is None else f"{first['prediction_loss']:.4f}"
             lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.2f}% | {kept_own} | {first['steps']} "
                          f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
-        lines += evaluation_ranges(summary[task]["rows"], METRICS[task][0])
+        lines += runs_by_seed(summary[task]["rows"], task)
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
         lines += teachers_in_runs(task, summary[task]["rows"])
