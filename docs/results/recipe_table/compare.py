@@ -1,7 +1,9 @@
 """The recipe table's rows side by side per task, with what decides whether a layer mapping can matter.
 
-    .venv/bin/python docs/results/recipe_table/compare.py [--work-dir /work/bert-emd-runs]
-    # prints the comparison, writes docs/results/recipe_table/compare.md and compare.json
+    .venv/bin/python docs/results/recipe_table/compare.py [--work-dir /work/bert-emd-runs] [--readme README.md]
+    # prints the comparison, writes docs/results/recipe_table/compare.md and compare.json; with --readme, also
+    # copies the overview's rows (all but the beta-scaled TinyBERT-shape rows) over the table in that file that
+    # starts with the same header line
 
 First an overview: each row family (emd, skip, ...) against each task and depth. Then, per task, from the
 committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
@@ -208,6 +210,22 @@ def overview(summary: dict) -> list[str]:
     return lines
 
 
+def copy_overview(overview_lines: list[str], readme: Path) -> None:
+    """Replace the table in `readme` whose header is the overview's header with the overview's rows, leaving out
+    the beta-scaled variants (README points to compare.md for them)."""
+    header = next(line for line in overview_lines if line.startswith("| row |"))
+    rows = [line for line in overview_lines[overview_lines.index(header):]
+            if line.startswith("|") and "beta-scaled" not in line]
+    text = readme.read_text(encoding="utf-8").splitlines()
+    if header not in text:
+        raise SystemExit(f"{readme} has no table starting with {header!r}")
+    start = end = text.index(header)
+    while end < len(text) and text[end].startswith("|"):
+        end += 1
+    text[start:end] = rows
+    readme.write_text("\n".join(text) + "\n", encoding="utf-8")
+
+
 def teachers_in_runs(task: str, rows: dict) -> list[str]:
     """The teacher each run was distilled from, as the run measured it (`teacher_metrics`): a chosen grid point
     trained again on a new machine need not reproduce its record, and rows distilled from different teachers are
@@ -255,6 +273,7 @@ def grids() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, help="the experiment work folder (for TensorBoard logs)")
+    parser.add_argument("--readme", type=Path, help="also copy the overview's rows over this file's overview table")
     arguments = parser.parse_args()
     work = arguments.work_dir / "recipe_table" if arguments.work_dir else None
     summary, lines = {}, []
@@ -295,11 +314,14 @@ def main() -> None:
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
         lines += teachers_in_runs(task, summary[task]["rows"])
-    lines = overview(summary) + lines + grids()
+    table = overview(summary)
+    lines = table + lines + grids()
     text = "\n".join(lines).strip() + "\n"
     print(text)
     (HERE / "compare.md").write_text(text, encoding="utf-8")
     (HERE / "compare.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if arguments.readme:
+        copy_overview(table, arguments.readme)
 
 
 if __name__ == "__main__":
