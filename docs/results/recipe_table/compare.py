@@ -9,13 +9,13 @@ First an overview: each row family (emd, skip, ...) against each task and depth.
 committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
 Spearman; with more than one seed their mean and each seed's) and its share of the teacher's record and of the
 teacher the runs learned from as they measured it (`teacher_metrics`, at the students' max length); for seed 1: the
-optimiser steps, the step of the kept (best) evaluation, the wall-clock, and for the joint recipe the share of the
+optimiser steps, the step of the kept (best) evaluation, and for the joint recipe the share of the
 layer terms in the loss: beta * (theta * (attention + hidden) + embedding) against alpha * prediction, each term
 averaged over the last quarter of the logs (`train.joint.loss_terms`), and that prediction loss itself. Runs
 recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
-read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). For EMD
-rows, the final student and teacher layer weights (attention term). After that, every run seed by seed (kept score,
-share of its own teacher, minutes, lowest / last / kept dev evaluation, EMD weights), how far apart the rows'
+read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). After
+that, every run seed by seed (kept score, share of its own teacher, minutes, lowest / last / kept dev evaluation, for
+EMD rows the final student and teacher layer weights of the attention term), how far apart the rows'
 dev scores are over their evaluations (every 50 steps) and at how many each row is the higher one, the teacher
 each run was distilled from as the run measured it (a grid point trained again on another machine may differ
 from its record), and every teacher grid point with its metrics after each epoch.
@@ -283,8 +283,7 @@ def main() -> None:
         teacher_score = statistics.fmean(100 * teacher["splits"]["dev"]["metrics"][name] for name in METRICS[task])
         lines += [f"\n{task} (teacher {teacher_score:.1f})\n",
                   "| row | seeds | dev x 100: mean (each seed) | % of teacher (mean) | % of own teacher (mean) "
-                  "| seed 1: steps (best) | min | layer terms in loss | prediction loss "
-                  "| EMD weights: student / teacher (attention) |", "|---" * 10 + "|"]
+                  "| seed 1: steps (best) | layer terms in loss | prediction loss |", "|---" * 8 + "|"]
         summary[task] = {"teacher": teacher_score, "rows": {}}
         for row in sorted(task_folder.iterdir()):
             entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
@@ -302,14 +301,12 @@ def main() -> None:
                 share = "layer stage only"
             if first.get("loss_terms_from") == "TensorBoard":
                 share += " (TensorBoard)"
-            weights = " / ".join(str(first["weights"][side]) for side in ("student_weights", "teacher_weights")) \
-                if "weights" in first else "-"
             kept = 100 * statistics.fmean(entry["share_of_teacher"] for entry in entries)
             own = [entry["share_of_own_teacher"] for entry in entries]
             kept_own = "-" if None in own else f"{100 * statistics.fmean(own):.2f}%"
             prediction = "-" if first.get("prediction_loss") is None else f"{first['prediction_loss']:.4f}"
             lines.append(f"| {row.name} | {len(entries)} | {scores} | {kept:.2f}% | {kept_own} | {first['steps']} "
-                         f"({first['best_step']}) | {first['minutes']:.0f} | {share} | {prediction} | {weights} |")
+                         f"({first['best_step']}) | {share} | {prediction} |")
         lines += runs_by_seed(summary[task]["rows"], task)
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
