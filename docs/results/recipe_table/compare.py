@@ -142,12 +142,14 @@ def evaluation_differences(rows: dict, metric: str) -> list[str]:
 def runs_by_seed(rows: dict, task: str) -> list[str]:
     """Every run of each row, seed by seed (the row table shows seed 1's details only): its kept dev score to two
     decimals, its share of the teacher it learned from, wall clock, its lowest, last and kept (best) evaluation of
-    the first metric (a kept score far above the run's other evaluations is selection on the dev set more than
-    learning, on small dev sets such as RTE's), and for EMD rows the final layer weights (attention term)."""
+    the first metric and the step of the kept one (a kept score far above the run's other evaluations is selection
+    on the dev set more than learning, on small dev sets such as RTE's), and for EMD rows the final layer weights
+    (attention term)."""
     lines = [f"\neach run: dev x 100 kept ({' / '.join(METRICS[task])}), % of own teacher, minutes, "
-             f"{METRICS[task][0]} x 100 over its dev evaluations (lowest, last, kept), EMD weights: student / teacher "
-             "(attention)\n", "| row | seed | kept | % of own teacher | min | evaluations | lowest | last | kept "
-             "| EMD weights |", "|---" * 10 + "|"]
+             f"{METRICS[task][0]} x 100 over its dev evaluations (lowest, last, kept) and the step of the kept one, "
+             "EMD weights: student / teacher (attention)\n",
+             "| row | seed | kept | % of own teacher | min | evaluations | lowest | last | kept | kept at step "
+             "| EMD weights |", "|---" * 11 + "|"]
     for name in sorted(rows):
         for entry in rows[name]:
             scores = entry["dev_evaluations"]
@@ -157,7 +159,8 @@ def runs_by_seed(rows: dict, task: str) -> list[str]:
             weights = entry.get("weights")
             weights = f"{weights['student_weights']} / {weights['teacher_weights']}" if weights else "-"
             lines.append(f"| {name} | {entry['seed']} | {' / '.join(f'{value:.2f}' for value in entry['metrics'])} "
-                         f"| {own} | {entry['minutes']:.0f} | {len(scores)} | {low} | {last} | {best} | {weights} |")
+                         f"| {own} | {entry['minutes']:.0f} | {len(scores)} | {low} | {last} | {best} "
+                         f"| {entry['best_step']} | {weights} |")
     return lines
 
 
