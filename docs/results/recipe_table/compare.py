@@ -14,9 +14,9 @@ layer terms in the loss: beta * (theta * (attention + hidden) + embedding) again
 averaged over the last quarter of the logs (`train.joint.loss_terms`), and that prediction loss itself. Runs
 recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
 read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). After
-that, every run seed by seed (kept score, share of its own teacher, minutes, lowest / last / kept dev evaluation, for
-EMD rows the final student and teacher layer weights of the attention term), how far apart the rows'
-dev scores are over their evaluations (every 50 steps) and at how many each row is the higher one, the teacher
+that, every run seed by seed (kept score, share of its own teacher, minutes, lowest / last dev evaluation, the
+kept one's step, for EMD rows the final student and teacher layer weights of the attention term), how far apart
+the rows' dev scores are over their evaluations (every 50 steps) and at how many each row is the higher one, the teacher
 each run was distilled from as the run measured it (a grid point trained again on another machine may differ
 from its record), and every teacher grid point with its metrics after each epoch.
 """
@@ -141,25 +141,24 @@ def evaluation_differences(rows: dict, metric: str) -> list[str]:
 
 def runs_by_seed(rows: dict, task: str) -> list[str]:
     """Every run of each row, seed by seed (the row table shows seed 1's details only): its kept dev score to two
-    decimals, its share of the teacher it learned from, wall clock, its lowest, last and kept (best) evaluation of
-    the first metric and the step of the kept one (a kept score far above the run's other evaluations is selection
-    on the dev set more than learning, on small dev sets such as RTE's), and for EMD rows the final layer weights
-    (attention term)."""
-    lines = [f"\neach run: dev x 100 kept ({' / '.join(METRICS[task])}), % of own teacher, minutes, "
-             f"{METRICS[task][0]} x 100 over its dev evaluations (lowest, last, kept) and the step of the kept one, "
+    decimals (the best of its dev evaluations), its share of the teacher it learned from, wall clock, its lowest and
+    last evaluation of the first metric and the step of the kept one (a kept score far above the run's other
+    evaluations is selection on the dev set more than learning, on small dev sets such as RTE's), and for EMD rows
+    the final layer weights (attention term)."""
+    lines = [f"\neach run: dev x 100 kept ({' / '.join(METRICS[task])}; the best evaluation), % of own teacher, "
+             f"minutes, {METRICS[task][0]} x 100 over its dev evaluations (lowest, last), the step of the kept one, "
              "EMD weights: student / teacher (attention)\n",
-             "| row | seed | kept | % of own teacher | min | evaluations | lowest | last | kept | kept at step "
-             "| EMD weights |", "|---" * 11 + "|"]
+             "| row | seed | kept | % of own teacher | min | evaluations | lowest | last | kept at step "
+             "| EMD weights |", "|---" * 10 + "|"]
     for name in sorted(rows):
         for entry in rows[name]:
             scores = entry["dev_evaluations"]
-            low, last, best = ((f"{min(scores):.2f}", f"{scores[-1]:.2f}", f"{max(scores):.2f}") if scores
-                               else ("-",) * 3)
+            low, last = (f"{min(scores):.2f}", f"{scores[-1]:.2f}") if scores else ("-", "-")
             own = "-" if entry["share_of_own_teacher"] is None else f"{100 * entry['share_of_own_teacher']:.2f}%"
             weights = entry.get("weights")
             weights = f"{weights['student_weights']} / {weights['teacher_weights']}" if weights else "-"
             lines.append(f"| {name} | {entry['seed']} | {' / '.join(f'{value:.2f}' for value in entry['metrics'])} "
-                         f"| {own} | {entry['minutes']:.0f} | {len(scores)} | {low} | {last} | {best} "
+                         f"| {own} | {entry['minutes']:.0f} | {len(scores)} | {low} | {last} "
                          f"| {entry['best_step']} | {weights} |")
     return lines
 
