@@ -29,8 +29,21 @@ PAIRS = {  # (row, row it is compared with)
 WEIGHT_RUNS = {"sst2_gpu": ["emd-L2", "emd-L3", "emd-L2-init12", "emd-L2-T5"]}
 
 
-def paired(table: dict, row: str, other: str) -> dict:
-    """Per task and metric: per-seed differences x 100 on the seeds both rows ran, their mean and paired t p."""
+def teacher_scores(runs: Path, task: str, row: str, seed) -> dict | None:
+    """The dev scores of the teacher a run learned from, as its record states them (None without a record)."""
+    record = runs / task / row / f"seed{seed}" / "eval_results.json"
+    if not record.is_file():
+        return None
+    return json.loads(record.read_text()).get("splits", {}).get("dev", {}).get("teacher_metrics")
+
+
+def paired(table: dict, row: str, other: str, runs: Path | None = None) -> dict:
+    """Per task and metric: per-seed differences x 100 on the seeds both rows ran, their mean and paired t p.
+
+    With the table's run records (``runs``), seeds on which the two rows learned from different teachers (a
+    teacher re-trained between them) are listed under ``teacher_differs_on_seeds``: there the pair shares data
+    order and initialisation but not the teacher, so its difference mixes both.
+    """
     rows = {entry["name"]: entry for entry in table["rows"]}
     out = {}
     for task, cell in rows[row]["tasks"].items():
@@ -40,6 +53,8 @@ def paired(table: dict, row: str, other: str) -> dict:
         seeds = [seed for seed in cell["seeds"] if seed in other_cell["seeds"]]
         if len(seeds) < 2:
             continue
+        differ = [seed for seed in seeds if runs and (runs / task).is_dir()
+                  and teacher_scores(runs, task, row, seed) != teacher_scores(runs, task, other, seed)]
         for metric, values in cell["metrics"].items():
             mine = [values["values"][cell["seeds"].index(seed)] for seed in seeds]
             theirs = [other_cell["metrics"][metric]["values"][other_cell["seeds"].index(seed)] for seed in seeds]
@@ -47,6 +62,8 @@ def paired(table: dict, row: str, other: str) -> dict:
             out[metric] = {"seeds": seeds, "differences": differences,
                            "mean": round(sum(differences) / len(differences), 2),
                            "p": None if len(set(differences)) == 1 else round(float(ttest_rel(mine, theirs).pvalue), 3)}
+            if differ:
+                out[metric]["teacher_differs_on_seeds"] = differ
     return out
 
 
@@ -89,7 +106,8 @@ def main() -> None:
             print(f"{name:10} no table.json yet: build it with `bert-emd experiment --config ... --report-only`")
             continue
         table = json.loads((RESULTS / name / "table.json").read_text())
-        out[name] = {"paired": {f"{row} - {other}": paired(table, row, other) for row, other in pairs}}
+        out[name] = {"paired": {f"{row} - {other}": paired(table, row, other, RESULTS / name / "runs")
+                                   for row, other in pairs}}
         for row in WEIGHT_RUNS.get(name, []):
             for state in sorted((RESULTS / name / "runs").glob(f"*/{row}/seed*/distill_state.json")):
                 summary = weight_summary(json.loads(state.read_text()))
@@ -100,7 +118,9 @@ def main() -> None:
         for pair, metrics in found["paired"].items():
             for metric, result in metrics.items():
                 print(f"{name:10} {pair:30} {metric:18} {result['differences']} mean {result['mean']:+.2f} "
-                      f"p {result['p']}")
+                      f"p {result['p']}"
+                      + (f" (teachers differ on seeds {result['teacher_differs_on_seeds']})"
+                         if "teacher_differs_on_seeds" in result else ""))
         for run, summary in found.get("weights", {}).items():
             print(f"{name:10} {run:22} {json.dumps(summary)}")
     print(f"written to {target}")
