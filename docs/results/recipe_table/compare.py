@@ -4,6 +4,8 @@
     # prints the comparison, writes docs/results/recipe_table/compare.md and compare.json; with --readme, also
     # copies the overview's rows (all but the beta-scaled TinyBERT-shape rows) over the table in that file that
     # starts with the same header line
+    .venv/bin/python docs/results/recipe_table/compare.py --results docs/results/recipe_mpnet --work-dir WORK
+    # the same for another experiment's records (the MPNet-12 rows): compare.md and compare.json in that folder
 
 First an overview: each row family (emd, skip, ...) against each task and depth. Then, per task, from the
 committed records (runs/TASK/ROW/seed*/): the dev score x 100 (MRPC: F1 / accuracy, STS-B: Pearson /
@@ -246,11 +248,11 @@ def teachers_in_runs(task: str, rows: dict) -> list[str]:
     return lines + [f"| {key} | {', '.join(runs)} |" for key, runs in found.items()]
 
 
-def grids() -> list[str]:
+def grids(results: Path) -> list[str]:
     """Every teacher grid point: its dev metrics (best epoch), the main metric after each epoch, its minutes; then
     each training of the chosen point again on a new machine (`retrained/POINT/N`), which need not match."""
     lines = []
-    for grid in sorted((HERE / "teachers").glob("*/grid")):
+    for grid in sorted((results / "teachers").glob("*/grid")):
         task = grid.parent.name
         lines += [f"\n{task} teacher grid (dev x 100, best epoch; {METRICS[task][0]} after each epoch)\n",
                   "| point | " + " / ".join(METRICS[task]) + " | after each epoch | min | note |", "|---" * 5 + "|"]
@@ -276,12 +278,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, help="the experiment work folder (for TensorBoard logs)")
     parser.add_argument("--readme", type=Path, help="also copy the overview's rows over this file's overview table")
+    parser.add_argument("--results", type=Path, default=HERE,
+                        help="the experiment's results folder (runs/, teachers/; its name is the experiment's)")
     arguments = parser.parse_args()
-    work = arguments.work_dir / "recipe_table" if arguments.work_dir else None
+    results = arguments.results
+    work = arguments.work_dir / results.name if arguments.work_dir else None
     summary, lines = {}, []
-    for task_folder in sorted((HERE / "runs").iterdir()):
+    for task_folder in sorted((results / "runs").iterdir()):
         task = task_folder.name
-        teacher = _read(HERE / "teachers" / task / "eval_results.json")
+        teacher = _read(results / "teachers" / task / "eval_results.json")
         teacher_score = statistics.fmean(100 * teacher["splits"]["dev"]["metrics"][name] for name in METRICS[task])
         lines += [f"\n{task} (teacher {teacher_score:.1f})\n",
                   "| row | seeds | dev x 100: mean (each seed) | % of teacher (mean) | % of own teacher (mean) "
@@ -314,11 +319,11 @@ def main() -> None:
         lines += layer_stages(summary[task]["rows"])
         lines += teachers_in_runs(task, summary[task]["rows"])
     table = overview(summary)
-    lines = table + lines + grids()
+    lines = table + lines + grids(results)
     text = "\n".join(lines).strip() + "\n"
     print(text)
-    (HERE / "compare.md").write_text(text, encoding="utf-8")
-    (HERE / "compare.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (results / "compare.md").write_text(text, encoding="utf-8")
+    (results / "compare.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if arguments.readme:
         copy_overview(table, arguments.readme)
 
