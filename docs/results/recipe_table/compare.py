@@ -17,7 +17,8 @@ averaged over the last quarter of the logs (`train.joint.loss_terms`), and that 
 recorded before loss terms were kept take them from their TensorBoard logs under --work-dir, else from the terms
 read there before and kept beside their records (loss_terms_from_tensorboard.json; said so in the table). After
 that, every run seed by seed (kept score, share of its own teacher, minutes, lowest / last dev evaluation, the
-kept one's step, for EMD rows the final student and teacher layer weights of the attention term), how far apart
+kept one's step, for EMD rows the student and teacher layer weights of the attention term at the kept
+checkpoint and after the last step), how far apart
 the rows' dev scores are over their evaluations (every 50 steps) and at how many each row is the higher one, the teacher
 each run was distilled from as the run measured it (a grid point trained again on another machine may differ
 from its record), and every teacher grid point with its metrics after each epoch.
@@ -115,6 +116,10 @@ def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) 
     if state.get("mapping") == "emd" and "attention" in state:
         entry["weights"] = {side: [round(value, 3) for value in state["attention"][side]]
                             for side in ("student_weights", "teacher_weights")}
+        kept = state["attention"].get("saved_model_weights")  # those of the checkpoint the run kept
+        if kept:
+            entry["kept_weights"] = {side: [round(value, 3) for value in kept[side]]
+                                     for side in ("student_weights", "teacher_weights")}
     return entry
 
 
@@ -146,22 +151,23 @@ def runs_by_seed(rows: dict, task: str) -> list[str]:
     decimals (the best of its dev evaluations), its share of the teacher it learned from, wall clock, its lowest and
     last evaluation of the first metric and the step of the kept one (a kept score far above the run's other
     evaluations is selection on the dev set more than learning, on small dev sets such as RTE's), and for EMD rows
-    the final layer weights (attention term)."""
+    the layer weights (attention term) of the kept checkpoint and after the last step (a last step can move them
+    far: the update follows one batch's costs)."""
     lines = [f"\neach run: dev x 100 kept ({' / '.join(METRICS[task])}; the best evaluation), % of own teacher, "
              f"minutes, {METRICS[task][0]} x 100 over its dev evaluations (lowest, last), the step of the kept one, "
-             "EMD weights: student / teacher (attention)\n",
+             "EMD weights: student / teacher (attention) of the kept checkpoint and after the last step\n",
              "| row | seed | kept | % of own teacher | min | evaluations | lowest | last | kept at step "
-             "| EMD weights |", "|---" * 10 + "|"]
+             "| EMD weights, kept | EMD weights, last step |", "|---" * 11 + "|"]
     for name in sorted(rows):
         for entry in rows[name]:
             scores = entry["dev_evaluations"]
             low, last = (f"{min(scores):.2f}", f"{scores[-1]:.2f}") if scores else ("-", "-")
             own = "-" if entry["share_of_own_teacher"] is None else f"{100 * entry['share_of_own_teacher']:.2f}%"
-            weights = entry.get("weights")
-            weights = f"{weights['student_weights']} / {weights['teacher_weights']}" if weights else "-"
+            weights = [f"{found['student_weights']} / {found['teacher_weights']}" if found else "-"
+                       for found in (entry.get("kept_weights"), entry.get("weights"))]
             lines.append(f"| {name} | {entry['seed']} | {' / '.join(f'{value:.2f}' for value in entry['metrics'])} "
                          f"| {own} | {entry['minutes']:.0f} | {len(scores)} | {low} | {last} "
-                         f"| {entry['best_step']} | {weights} |")
+                         f"| {entry['best_step']} | {weights[0]} | {weights[1]} |")
     return lines
 
 
