@@ -10,7 +10,13 @@ import torch
 from scipy.optimize import linprog
 
 from bert_emd.distill.distances import pairwise_mse, pairwise_score_mse
-from bert_emd.distill.emd import cost_attention_update, fixed_flow, fixed_teacher_layers, solve_transport
+from bert_emd.distill.emd import (
+    cost_attention_update,
+    fixed_flow,
+    fixed_teacher_layers,
+    inverse_cost_weights,
+    solve_transport,
+)
 from bert_emd.distill.layer_loss import LayerMappingLoss, share_weights
 
 
@@ -53,6 +59,9 @@ def test_cost_attention_by_hand():
     # teacher: columns carry [0.25, 0.5 + 0.0833333333, 0.2083333333], per unit of weight:
     c_t = np.array([0.25 / 0.25, 0.5833333333 / (1 / 3), 0.2083333333 / 0.4166666667])  # [1, 1.75, 0.5]
     new_t = c_t.sum() / c_t  # [3.25, 1.857142857, 6.5]
+    raw_s, raw_t = inverse_cost_weights(flow, cost, w_s, w_t)  # the weights before normalisation
+    np.testing.assert_allclose(raw_s, new_s, rtol=1e-8)
+    np.testing.assert_allclose(raw_t, [3.25, 1.857142857, 6.5], rtol=1e-8)
     s_sum, t_sum = cost_attention_update(flow, cost, w_s, w_t, method="sum")
     np.testing.assert_allclose(s_sum, new_s / new_s.sum(), rtol=1e-8)
     np.testing.assert_allclose(t_sum, [3.25 / 11.607142857, 1.857142857 / 11.607142857, 6.5 / 11.607142857],

@@ -41,15 +41,14 @@ def normalise_weights(weights: np.ndarray, method: str, temperature: float = 1.0
     raise ValueError(f"unknown weight normalisation '{method}' (softmax or sum)")
 
 
-def cost_attention_update(flow: np.ndarray, cost: np.ndarray, student_weights: np.ndarray,
-                          teacher_weights: np.ndarray, method: str = "softmax", temperature: float = 1.0,
-                          eps: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
-    """New layer weights from the transport cost each layer carries.
+def inverse_cost_weights(flow: np.ndarray, cost: np.ndarray, student_weights: np.ndarray,
+                         teacher_weights: np.ndarray, eps: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """The cost attention's layer weights before normalisation.
 
     Student layer i carries ``c_i = sum_j F[i, j] * D[i, j] / w_S[i]`` per unit of weight and gets
     ``w_S[i] = sum_k c_k / c_i`` (a layer that is cheap to transport gets more weight); teacher
-    layers likewise over columns. Then both vectors are normalised (``normalise_weights``).
-    A layer with weight exactly 0 carries no flow; its unit cost is taken as its mean distance.
+    layers likewise over columns. A layer with weight exactly 0 carries no flow; its unit cost is
+    taken as its mean distance.
     """
     carried = flow * cost
 
@@ -60,8 +59,15 @@ def cost_attention_update(flow: np.ndarray, cost: np.ndarray, student_weights: n
 
     student_cost = unit_cost(carried.sum(axis=1), student_weights, cost.mean(axis=1))
     teacher_cost = unit_cost(carried.sum(axis=0), teacher_weights, cost.mean(axis=0))
-    new_student = student_cost.sum() / student_cost
-    new_teacher = teacher_cost.sum() / teacher_cost
+    return student_cost.sum() / student_cost, teacher_cost.sum() / teacher_cost
+
+
+def cost_attention_update(flow: np.ndarray, cost: np.ndarray, student_weights: np.ndarray,
+                          teacher_weights: np.ndarray, method: str = "softmax", temperature: float = 1.0,
+                          eps: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """New layer weights from the transport cost each layer carries: ``inverse_cost_weights``, then both
+    vectors normalised (``normalise_weights``)."""
+    new_student, new_teacher = inverse_cost_weights(flow, cost, student_weights, teacher_weights, eps)
     return normalise_weights(new_student, method, temperature), normalise_weights(new_teacher, method, temperature)
 
 
