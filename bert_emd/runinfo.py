@@ -47,7 +47,7 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def _accelerator() -> str:
+def accelerator() -> str:
     """What training ran on: scores from a GPU are not bit-identical to CPU runs of the same seed."""
     import torch
 
@@ -64,7 +64,7 @@ def run_record(command: str, config: Any, **extra: Any) -> dict[str, Any]:
         "argv": sys.argv,
         "platform": platform.platform(),
         "torch_threads": _torch_threads(),  # training wall-clock depends on it
-        "accelerator": _accelerator(),
+        "accelerator": accelerator(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }

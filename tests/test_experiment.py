@@ -7,6 +7,7 @@ import re
 import shutil
 import statistics
 import sys
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -326,6 +327,32 @@ def test_other_experiments_with_another_teacher_model_are_not_gone_by(capsys, ti
     assert "the recorded wall-clock of twelve's rte teacher" in capsys.readouterr().out
 
 
+def test_records_of_another_kind_of_device_and_the_training_slice_shape_the_estimate(capsys, tiny_bert, glue_dir,
+                                                                                     tmp_path):
+    results = tmp_path / "r" / "est"
+    record_rte_run(results)  # 2.0 s per step on this (CPU) machine
+    teacher = results / "teachers" / "rte"
+    teacher.mkdir(parents=True)
+    (teacher / "wall_clock.json").write_text(json.dumps({"seconds": 90.0}))  # 1 epoch over 192 examples
+    (teacher / "run_config.json").write_text(json.dumps({"config": {"epochs": 1}}))
+    (teacher / "eval_results.json").write_text(json.dumps({"train": {"examples": 192}}))
+    options = dict(name="est", tasks="rte", seeds="1", teacher_model=str(tiny_bert), data_dir=str(glue_dir),
+                   work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"), max_train_samples=64,
+                   dry_run=True, teacher={"epochs": 2}, distill={"batch_size": 16, "epochs": 1.0})
+    rows = [{"methods": ["emd"], "label": "aug", "augment": {"num_augmented": 3}}]
+    summary = experiment(**options, methods="", rows=rows)
+    # the augmented file will hold the first 64 originals x (1 + 3): 256 / 16 = 16 steps x 2.0 s; the teacher
+    # 90 s x 64 / 192 examples x 2 / 1 epochs
+    assert summary["estimated_seconds"] == pytest.approx(16 * 2.0 + 60.0) and summary["without_estimate"] == 0
+    assert "(1 epochs, 192 examples), scaled" in capsys.readouterr().out
+    run = results / "runs" / "rte" / "none-L2" / "seed1" / "run_config.json"
+    for record in ({"accelerator": "NVIDIA H100 80GB HBM3"}, {"platform": "Linux-6.18.44-fc-v657-gpu-x86_64"}):
+        run.write_text(json.dumps({"config": {"student_layers": 2}, **record}))  # a GPU's step rate, then an
+        summary = experiment(**options, methods="emd")  # older record that names its GPU machine only
+        assert summary["without_estimate"] == 1, record  # not gone by on a CPU
+        assert "no finished run to go by" in capsys.readouterr().out
+
+
 def test_a_run_resumed_over_sittings_is_rated_by_its_wall_clock_over_all_of_them(tmp_path):
     results = tmp_path / "results"
     record_rte_run(results)  # the Trainer's runtime: 100 s for 50 steps
@@ -364,7 +391,7 @@ def test_teacher_grid_trains_every_point_and_the_best_on_dev_teaches(capsys, tin
     (tmp_path / "results" / "tiny" / "teachers" / "mrpc" / "wall_clock.json").write_text('{"seconds": 10.0}')
     (tmp_path / "results" / "tiny" / "teachers" / "mrpc" / "run_config.json").write_text('{"config": {"epochs": 1}}')
     summary = experiment(**options, dry_run=True)
-    assert "4 grid point(s) from its recorded wall-clock (1 epochs), scaled by epochs" in capsys.readouterr().out
+    assert "4 grid point(s) from its recorded wall-clock (1 epochs), scaled" in capsys.readouterr().out
     assert summary["without_estimate"] == 1  # the student: no step rate recorded
     assert summary["estimated_seconds"] == pytest.approx(10.0 * (1 + 2 + 1 + 2))
     for name in ("wall_clock.json", "run_config.json"):
@@ -505,3 +532,13 @@ def test_bad_teacher_grids(tiny_bert, glue_dir, tmp_path, grid, message):
     with pytest.raises(BertEmdError, match=re.escape("task_settings.mrpc.teacher_grid" + message)):
         experiment(**tiny_experiment(tiny_bert, glue_dir, tmp_path, task_settings={"mrpc": {"teacher_grid": grid}}))
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "experiments").glob("*.yaml")),
+                         ids=lambda path: path.name)
+def test_the_shipped_experiment_configs_are_valid(path):
+    from bert_emd.experiment.config import check_experiment
+
+    config = resolve_config(ExperimentConfig, path, {})
+    rows = check_experiment(config)
+    assert config.name == path.stem and rows  # each names its results folder after its file

@@ -1,14 +1,16 @@
 """Time estimates for `bert-emd experiment --dry-run`, from the step rates of the runs already recorded.
 
 A student run's time is its planned optimiser steps (training examples / batch size x epochs, per stage;
-augmented rows: the augmented file's size, or originals x (1 + N) before it exists) times the median
+augmented rows: the augmented file's size, or the originals used x (1 + N) before it exists) times the median
 seconds per step of finished runs of the same task and depth (else the same task at any depth scaled by
 depth, else the same depth on any task; an experiment with no finished run yet goes by the other
 experiments' records in the same results folder, and says so; only those of experiments with the same teacher
-model: a 12-layer MPNet teacher steps several times slower than MiniLM-L6). A teacher or general student still to
-train is estimated from the recorded wall-clock of the same task's teacher (this experiment's, else
-another's; scaled by epochs, once per point of a teacher grid) or of a general student (the same depth, else any). The
-estimate holds for the machine and threads the records were made on; it says how many records it used.
+model: a 12-layer MPNet teacher steps several times slower than MiniLM-L6). Only records made on the same kind
+of device as this machine's are gone by: a GPU's step rate says nothing of a CPU plan, nor the other way round.
+A teacher or general student still to train is estimated from the recorded wall-clock of the same task's teacher
+(this experiment's, else another's; scaled by epochs and training examples, once per point of a teacher grid) or
+of a general student (the same depth, else any). The estimate holds for the machine and threads the records were
+made on; it says how many records it used.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from bert_emd.augment.run import manifest_path
 from bert_emd.data.loading import DataOptions, load_split, resolve_task
-from bert_emd.runinfo import read_json
+from bert_emd.runinfo import accelerator, read_json
 
 
 @dataclass
@@ -28,6 +30,17 @@ class Rate:
     task: str
     layers: int
     seconds_per_step: float
+    accelerator: str = "cpu"  # run_config.json's: "cpu" or the GPU's name
+
+
+def recorded_accelerator(run: dict) -> str:
+    """run_config.json's accelerator; records written before it was kept name their machine in "platform" only
+    (the lent GPU machines' names carry "gpu")."""
+    return run.get("accelerator") or ("gpu" if "gpu" in str(run.get("platform", "")) else "cpu")
+
+
+def same_device_kind(first: str, second: str) -> bool:
+    return (first == "cpu") == (second == "cpu")
 
 
 def recorded_rates(results: Path) -> list[Rate]:
@@ -46,7 +59,7 @@ def recorded_rates(results: Path) -> list[Rate]:
             seconds = clock.get("seconds") or 0
         if seconds > 0 and steps > 0:
             rates.append(Rate(results_file.get("task", record.parts[-4]), run["config"]["student_layers"],
-                              seconds / steps))
+                              seconds / steps, recorded_accelerator(run)))
     return rates
 
 
@@ -72,26 +85,31 @@ def seconds_per_step(rates: list[Rate], task: str, layers: int, others: list[Rat
 class Estimator:
     def __init__(self, experiment):
         self.experiment = experiment
-        self.rates = recorded_rates(experiment.results)
+        here = accelerator()
+        self.rates = [rate for rate in recorded_rates(experiment.results) if same_device_kind(rate.accelerator, here)]
         # where this experiment has no record to go by (a new one, or a task or depth it has not run yet):
         # the records of the other experiments in the same results folder that have the same teacher model
         folders = sorted(experiment.results.parent.glob("*/"))
         self.others = [folder for folder in folders if folder != experiment.results
                        and teacher_model_of(folder) == experiment.config.teacher_model]
-        self.other_rates = [rate for other in self.others for rate in recorded_rates(other)]
+        self.other_rates = [rate for other in self.others for rate in recorded_rates(other)
+                            if same_device_kind(rate.accelerator, here)]
         self._sizes: dict[str, int] = {}
         self._generals: set[Path] = set()
 
     def training_examples(self, task: str, row) -> int:
-        config = self.experiment.config
         if row.augment is not None:
             path = self.experiment.augmented_file(task, row)
             manifest = read_json(manifest_path(path))
             if manifest and manifest.get("counts", {}).get("written"):
                 return int(manifest["counts"]["written"])
-            return self._original_count(task) * (1 + int(dict(row.augment).get("num_augmented") or 0))
-        count = self._original_count(task)
-        return min(count, config.max_train_samples) if config.max_train_samples else count
+            # made from the first max_train_samples originals (see Experiment.student_options)
+            return self._used_originals(task) * (1 + int(dict(row.augment).get("num_augmented") or 0))
+        return self._used_originals(task)
+
+    def _used_originals(self, task: str) -> int:
+        count, cap = self._original_count(task), self.experiment.config.max_train_samples
+        return min(count, cap) if cap else count
 
     def _original_count(self, task: str) -> int:
         if task not in self._sizes:
@@ -140,31 +158,34 @@ class Estimator:
 
     def teacher(self, task: str) -> tuple[float | None, str]:
         """The teachers (grid points) of a task still to train, each from a recorded teacher's wall-clock scaled
-        by epochs."""
+        by epochs and by the training examples (an experiment that trains on the first max_train_samples only)."""
         left = [(settings, folder) for _, settings, folder in self.experiment.teacher_points_to_train(task)]
         if not left:
             return 0.0, "trained"
         recorded = self.teacher_record(task)
         if recorded is None:
             return None, "no record"
-        seconds, epochs, source = recorded
+        seconds, epochs, examples, source = recorded
         wanted = [float(self.experiment.teacher_options(task, settings, folder).get("epochs") or 3.0)
                   for settings, folder in left]
-        total = sum(seconds * value / epochs for value in wanted)
-        scaled = any(value != epochs for value in wanted)
+        size = self._used_originals(task) / examples if examples else 1.0
+        total = sum(seconds * size * value / epochs for value in wanted)
+        scaled = [f"{epochs:g} epochs"] if any(value != epochs for value in wanted) else []
+        scaled += [f"{examples} examples"] if size != 1.0 else []
         count = f"{len(left)} grid point(s) from " if self.experiment.teacher_grid(task) else ""
-        return total, count + source + (f" ({epochs:g} epochs), scaled by epochs" if scaled else "")
+        return total, count + source + (f" ({', '.join(scaled)}), scaled" if scaled else "")
 
-    def teacher_record(self, task: str) -> tuple[float, float, str] | None:
-        """(seconds, epochs, where from) of this experiment's recorded teacher for the task, else that of another
-        experiment with the same teacher model."""
+    def teacher_record(self, task: str) -> tuple[float, float, int | None, str] | None:
+        """(seconds, epochs, training examples, where from) of this experiment's recorded teacher for the task, else
+        that of another experiment with the same teacher model; made on the same kind of device as this machine."""
         own = self.experiment.results / "teachers" / task / "wall_clock.json"
         for path in [own] + [other / "teachers" / task / "wall_clock.json" for other in self.others]:
-            record, run = read_json(path), read_json(path.parent / "run_config.json")
-            if record:
-                epochs = float(((run or {}).get("config") or {}).get("epochs") or 3.0)
-                return record["seconds"], epochs, "its recorded wall-clock" if path == own else \
-                    f"the recorded wall-clock of {path.parents[2].name}'s {task} teacher"
+            record, run = read_json(path), read_json(path.parent / "run_config.json") or {}
+            if record and same_device_kind(recorded_accelerator(run), accelerator()):
+                epochs = float((run.get("config") or {}).get("epochs") or 3.0)
+                train = (read_json(path.parent / "eval_results.json") or {}).get("train") or {}
+                return record["seconds"], epochs, train.get("examples"), "its recorded wall-clock" if path == own \
+                    else f"the recorded wall-clock of {path.parents[2].name}'s {task} teacher"
         return None
 
 
