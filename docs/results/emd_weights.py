@@ -19,7 +19,8 @@ import numpy as np
 from bert_emd.distill.emd import cost_attention_update, inverse_cost_weights
 
 RESULTS = Path(__file__).parent
-QUOTED = ["recipe_mpnet/runs/mrpc/emd-L4/seed1", "recipe_table/runs/stsb/emd-L2-tinybert/seed1",
+QUOTED = ["recipe_mpnet/runs/mrpc/emd-L4/seed1", "recipe_mpnet/runs/rte/emd-L4/seed1",
+          "recipe_table/runs/stsb/emd-L2-tinybert/seed1",
           "recipe_table/runs/stsb/emd-L2-tinybert/seed2"]
 
 
