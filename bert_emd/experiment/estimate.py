@@ -30,7 +30,7 @@ class Rate:
     task: str
     layers: int
     seconds_per_step: float
-    accelerator: str = "cpu"  # run_config.json's: "cpu" or the GPU's name
+    accelerator: str  # run_config.json's: "cpu" or the GPU's name (recorded_accelerator)
 
 
 def recorded_accelerator(run: dict) -> str:
@@ -85,17 +85,19 @@ def seconds_per_step(rates: list[Rate], task: str, layers: int, others: list[Rat
 class Estimator:
     def __init__(self, experiment):
         self.experiment = experiment
-        here = accelerator()
-        self.rates = [rate for rate in recorded_rates(experiment.results) if same_device_kind(rate.accelerator, here)]
+        self.device = accelerator()  # records of another kind of device are not gone by
+        self.rates = self.on_this_device(recorded_rates(experiment.results))
         # where this experiment has no record to go by (a new one, or a task or depth it has not run yet):
         # the records of the other experiments in the same results folder that have the same teacher model
         folders = sorted(experiment.results.parent.glob("*/"))
         self.others = [folder for folder in folders if folder != experiment.results
                        and teacher_model_of(folder) == experiment.config.teacher_model]
-        self.other_rates = [rate for other in self.others for rate in recorded_rates(other)
-                            if same_device_kind(rate.accelerator, here)]
+        self.other_rates = self.on_this_device([rate for other in self.others for rate in recorded_rates(other)])
         self._sizes: dict[str, int] = {}
         self._generals: set[Path] = set()
+
+    def on_this_device(self, rates: list[Rate]) -> list[Rate]:
+        return [rate for rate in rates if same_device_kind(rate.accelerator, self.device)]
 
     def training_examples(self, task: str, row) -> int:
         if row.augment is not None:
@@ -181,7 +183,7 @@ class Estimator:
         own = self.experiment.results / "teachers" / task / "wall_clock.json"
         for path in [own] + [other / "teachers" / task / "wall_clock.json" for other in self.others]:
             record, run = read_json(path), read_json(path.parent / "run_config.json") or {}
-            if record and same_device_kind(recorded_accelerator(run), accelerator()):
+            if record and same_device_kind(recorded_accelerator(run), self.device):
                 epochs = float((run.get("config") or {}).get("epochs") or 3.0)
                 train = (read_json(path.parent / "eval_results.json") or {}).get("train") or {}
                 return record["seconds"], epochs, train.get("examples"), "its recorded wall-clock" if path == own \
