@@ -28,8 +28,7 @@ def test_packed_teacher_rebuilds_exactly_on_its_texts(teacher_pack, tiny_teacher
     jsonl = tmp_path / "augmented.jsonl"
     jsonl.write_text("\n".join(json.dumps({"text_a": text, "label": "1"})
                                for text in ["a gripping , funny film", "dull and far too long"]), encoding="utf-8")
-    files = [str(jsonl), str(glue_dir / "SST-2" / "dev.tsv")]
-    texts = teacher_pack.read_texts(files)
+    texts = teacher_pack.task_texts("sst2", str(glue_dir), str(jsonl), ("train", "dev"))
     assert len(texts) == 2 + 872
     layout = teacher_pack.pack(str(tiny_teacher), str(tmp_path / "packed"), texts)
     rebuilt = tmp_path / "rebuilt"

@@ -15,6 +15,9 @@ TEACHER=$WORK/recipe_sst2_cpu/teachers/sst2
 AUGMENTED=$(ls "$WORK"/recipe_sst2_cpu/augmented/sst2-*.jsonl | head -n 1)
 GLUE=$($PY -c "import yaml; print(yaml.safe_load(open('experiments/recipe_sst2_cpu.yaml'))['data_dir'])")
 KIT=.devcarry
+RECORD=docs/results/device_trip/kit.txt   # what this command printed, kept with the results it makes possible
+mkdir -p "$(dirname "$RECORD")"
+echo "# bash experiments/device_trip/make_kit.sh $WORK  ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD))" > "$RECORD"
 grep -qx "/$KIT/" .git/info/exclude 2>/dev/null || echo "/$KIT/" >> .git/info/exclude
 rm -rf "$KIT" && mkdir -p "$KIT/teacher_meta" "$KIT/whl" "$KIT/site"
 
@@ -35,7 +38,13 @@ open(path, "w").write(text.replace(line, f"try:  # left out for the trip\n    {l
 PATCH
 tar czf "$KIT/site.tgz" -C "$KIT/site" . && rm -rf "$KIT/site" "$KIT/whl"
 
-$PY experiments/device_trip/teacher_pack.py pack "$TEACHER" "$KIT/teacher" "$AUGMENTED" "$GLUE/SST-2/dev.tsv"
+$PY experiments/device_trip/teacher_pack.py pack "$TEACHER" "$KIT/teacher" --task sst2 --data-dir "$GLUE" \
+  --augmented "$AUGMENTED" | tee -a "$RECORD"
+mkdir -p /tmp/kit-check && cp "$TEACHER"/{config.json,tokenizer.json,tokenizer_config.json} /tmp/kit-check/
+$PY experiments/device_trip/teacher_pack.py rebuild "$KIT/teacher" /tmp/kit-check >/dev/null
+$PY experiments/device_trip/teacher_pack.py check "$TEACHER" /tmp/kit-check --task sst2 --data-dir "$GLUE" 2>/dev/null \
+  | tee -a "$RECORD"
+rm -rf /tmp/kit-check
 for name in config.json tokenizer.json tokenizer_config.json eval_results.json run_config.json wall_clock.json; do
   cp "$TEACHER/$name" "$KIT/teacher_meta/"
 done
@@ -44,4 +53,7 @@ cp "$GLUE/SST-2/dev.tsv" /tmp/kit-glue/SST-2/ && tar czf "$KIT/sst2.tgz" -C /tmp
 gzip -9 -c "$AUGMENTED" > "$KIT/augmented.jsonl.gz"
 cp "$AUGMENTED.manifest.json" "$KIT/augmented.manifest.json"
 basename "$AUGMENTED" > "$KIT/augmented.name"
-echo "kit: $(du -sb "$KIT" | cut -f1) bytes; with the slim tree it must stay under 67108864"
+tree() { git ls-files -z "$@" | xargs -0 du -cb | tail -n 1 | cut -f1; }
+{ echo "kit (.devcarry): $(du -sb "$KIT" | cut -f1) bytes; tracked tree: $(tree) bytes; slim tree (slim_tree.sh on):" \
+       "$(( $(tree ':!docs/results') + $(tree docs/results/recipe_sst2_cpu) )) bytes; a call carries at most 67108864"
+} | tee -a "$RECORD"

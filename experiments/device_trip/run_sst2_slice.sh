@@ -41,11 +41,10 @@ one() {  # one run: seed, row
   echo "[$(( $(date +%s) - START ))s] seed $1 $2 rc=$rc (started at ${now}s)"
 }
 export -f one
-MAIN="emd-L2 skip-L2 last-L2 none-L2 emd-L3 skip-L3 last-L3 none-L3"
-OTHER="emd-L2-wsum emd-L3-wsum emd-L2-tinybert skip-L2-tinybert last-L2-tinybert emd-L3-tinybert skip-L3-tinybert last-L3-tinybert"
-R=docs/results/recipe_sst2_cpu/runs/sst2
-for s in 1 2 3; do for r in $MAIN $OTHER; do [ -f $R/$r/seed$s/eval_results.json ] || echo $s $r; done; done \
-  > /tmp/runlogs/queue; log "$(wc -l < /tmp/runlogs/queue) runs left"
+# the runs left, in the runner's order (seed 1's first), as its dry run lists them: "to do  sst2  ROW  seed N  ..."
+$PY -m bert_emd experiment --config experiments/recipe_sst2_cpu.yaml --dry-run --work-dir $WORK 2>/dev/null \
+  | awk '$1 == "to" && $2 == "do" && $5 == "seed" {print $6, $4}' > /tmp/runlogs/queue
+log "$(wc -l < /tmp/runlogs/queue) runs left"
 cat /tmp/runlogs/queue | xargs -P $WORKERS -n 2 bash -c 'one "$@"' _
 log "runs ended"
 kill $SAMPLER 2>/dev/null

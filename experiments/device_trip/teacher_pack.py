@@ -6,13 +6,12 @@ and the dev set), split into byte planes and zlib-compressed (the SST-2 slice te
 zeros in the rows left out: no input on the device reaches them, so the teacher's outputs (and a student copied from
 it, whose unused rows get no gradient) are the same as the full model's. `check` proves it on the texts.
 
-    python teacher_pack.py pack TEACHER_DIR OUT_DIR TEXT_FILE...   (.jsonl with text_a/text_b, or GLUE .tsv)
-    python teacher_pack.py rebuild PACKED_DIR MODEL_DIR            (writes MODEL_DIR/model.safetensors)
-    python teacher_pack.py check TEACHER_DIR MODEL_DIR TEXT_FILE...
+    python teacher_pack.py pack TEACHER_DIR OUT_DIR --task T --data-dir D --augmented FILE  (train = FILE, + dev)
+    python teacher_pack.py rebuild PACKED_DIR MODEL_DIR     (writes MODEL_DIR/model.safetensors; numpy only)
+    python teacher_pack.py check TEACHER_DIR MODEL_DIR --task T --data-dir D   (on the dev set)
 """
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import zlib
@@ -24,22 +23,18 @@ from safetensors.numpy import load_file, save_file
 KEEP_FIRST_IDS = 1000  # [PAD], [UNK], [CLS], [SEP], [MASK] and the unused ids, whatever a vocabulary puts there
 
 
-def read_texts(paths: list[str]) -> list[str]:
-    """Every text in .jsonl files (text_a, text_b) and GLUE .tsv files (the columns named like sentences)."""
+def task_texts(task: str, data_dir: str, augmented: str | None = None, splits: tuple[str, ...] = ("dev",)) -> list[str]:
+    """Every text of the task's splits as bert-emd reads them (train: the augmented file when one is given)."""
+    from bert_emd.data.loading import DataOptions, expand_split, load_split
+    from bert_emd.data.tasks import get_task
+
+    spec = get_task(task)
+    options = DataOptions(task=task, data_dir=data_dir, augmented_train=augmented)
     texts: list[str] = []
-    for path in paths:
-        if path.endswith(".jsonl"):
-            for line in Path(path).read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                texts += [row[key] for key in ("text_a", "text_b") if row.get(key)]
-        else:
-            with open(path, encoding="utf-8", newline="") as handle:
-                rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-            columns = [i for i, name in enumerate(rows[0]) if "sentence" in name or name in ("question", "#1 String",
-                                                                                          "#2 String")]
-            if not columns:
-                raise SystemExit(f"{path}: no sentence column in {rows[0]}")
-            texts += [row[i] for row in rows[1:] for i in columns if i < len(row)]
+    for split in [name for wanted in splits for name in expand_split(spec, wanted)]:
+        dataset = load_split(spec, options, split)
+        for column in ("text_a", "text_b")[:len(spec.text_columns)]:
+            texts += dataset[column]
     return texts
 
 
@@ -116,15 +111,27 @@ def check(teacher: str, rebuilt: str, texts: list[str], batch_size: int = 64) ->
 
 
 if __name__ == "__main__":
-    command, args = sys.argv[1], sys.argv[2:]
-    if command == "pack":
-        found = pack(args[0], args[1], read_texts(args[2:]))
-        print(f"packed: {found['rows_kept']} of {found['rows_shape'][0]} embedding rows kept")
-    elif command == "rebuild":
-        print(f"rebuilt: {len(rebuild(args[0], args[1]))} tensors")
-    elif command == "check":
-        difference = check(args[0], args[1], read_texts(args[2:]))
-        print(f"largest difference in logits and hidden states: {difference}")
-        sys.exit(0 if difference == 0.0 else 2)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["pack", "rebuild", "check"])
+    parser.add_argument("source", help="pack, check: the teacher; rebuild: the packed folder")
+    parser.add_argument("target", help="pack: the packed folder; rebuild, check: the rebuilt model's folder")
+    parser.add_argument("--task")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--augmented", help="pack: the augmented training file the device trains on")
+    args = parser.parse_args()
+    if args.command != "rebuild" and not (args.task and args.data_dir):
+        parser.error(f"{args.command} needs --task and --data-dir")
+    if args.command == "pack":
+        found = pack(args.source, args.target, task_texts(args.task, args.data_dir, args.augmented, ("train", "dev")))
+        packed = sum(path.stat().st_size for path in Path(args.target).iterdir())
+        print(f"packed: {found['rows_kept']} of {found['rows_shape'][0]} embedding rows kept; "
+              f"{Path(args.source, 'model.safetensors').stat().st_size} bytes -> {packed} bytes")
+    elif args.command == "rebuild":
+        print(f"rebuilt: {len(rebuild(args.source, args.target))} tensors")
     else:
-        raise SystemExit(f"unknown command {command!r}: use pack, rebuild or check")
+        texts = task_texts(args.task, args.data_dir)
+        difference = check(args.source, args.target, texts)
+        print(f"largest difference in logits and hidden states over {len(texts)} dev texts: {difference}")
+        sys.exit(0 if difference == 0.0 else 2)
