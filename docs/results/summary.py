@@ -8,7 +8,12 @@ a task's score is the mean of its metrics, e.g. MRPC F1 and accuracy) and the la
 glue_table's ``deploy_speed.json`` (``glue_table/deploy_speed.sh``: teacher and one student per depth in
 turn in one run, PyTorch fp32 and ONNX Runtime int8, batch 32 x 128, 2 threads; without it ``latency.json``,
 fp32 only) for MiniLM, and ``mpnet_table/benchmark.json`` (batch 8 x 128) for MPNet. "Best" is the highest
-mean among every row of that depth, so a one-seed row can win by luck: the cell names the row and its number of seeds.
+mean among every row of that depth, so a one-seed row can win by luck: the cell names the row and its number of seeds,
+and how many other rows reach the same score (students that are the same model to every digit).
+
+A block may join several tables (the recipe table and its SST-2 slice, each task with its own teacher). The recipe
+tables' students have the architecture of the glue_table / mpnet_table students of the same depth, so their speedups
+are those measurements (latency depends on the architecture, not on the weights).
 """
 
 import json
@@ -17,9 +22,12 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent
 TASK_NAMES = {"sst2": "SST-2", "cola": "CoLA", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B"}
-TABLES = {  # results folder -> teacher
-    "glue_table": "MiniLM-L6 (6 layers, 22.7M)",
-    "mpnet_table": "MPNet-12 (12 layers, 109.5M)",
+BLOCKS = {  # teacher -> (results folders, folder whose speed measurement applies)
+    "MiniLM-L6 (6 layers, 22.7M), GLUE table": (["glue_table"], "glue_table"),
+    "MiniLM-L6, recipe table (issue 21; SST-2: its first 4,000 sentences)":
+        (["recipe_table", "recipe_sst2_cpu"], "glue_table"),
+    "MPNet-12 (12 layers, 109.5M), MPNet table": (["mpnet_table"], "mpnet_table"),
+    "MPNet-12, recipe (issue 21)": (["recipe_mpnet"], "mpnet_table"),
 }
 SPEED = {  # results folder -> (`bert-emd benchmark` record, setting): first model the teacher
     "glue_table": ("deploy_speed.json", "batch32_len128"),
@@ -50,22 +58,26 @@ def speedups(folder: str) -> dict:
     return out
 
 
-def summarise(folder: str) -> dict:
-    table = read(RESULTS / folder / "table.json")
-    teacher = next(row for row in table["rows"] if row["name"] == "teacher")
-    speed = speedups(folder)
-    depths = sorted({row["layers"] for row in table["rows"] if row["name"] != "teacher"})
-    out = {"teacher": TABLES[folder], "folder": folder, "tasks": table["tasks"],
-           "teacher_scores": {task: cell["score"]["mean"] for task, cell in teacher["tasks"].items()},
+def summarise(name: str, folders: list[str], speed_folder: str) -> dict:
+    tables = [read(RESULTS / folder / "table.json") for folder in folders
+              if (RESULTS / folder / "table.json").is_file()]
+    rows = [row for table in tables for row in table["rows"]]
+    tasks = [task for table in tables for task in table["tasks"]]
+    speed = speedups(speed_folder)
+    depths = sorted({row["layers"] for row in rows if row["name"] != "teacher"})
+    out = {"teacher": name, "folders": folders, "speed_from": speed_folder, "tasks": tasks,
+           "teacher_scores": {task: cell["score"]["mean"] for row in rows if row["name"] == "teacher"
+                              for task, cell in row["tasks"].items()},
            "teacher_speed": speed.get("teacher"), "depths": []}
     for layers in depths:
         best = {}
-        for task in table["tasks"]:
+        for task in tasks:
             cells = [(row["tasks"][task]["score"]["mean"], row["name"], row["tasks"][task]["score"]["n"])
-                     for row in table["rows"] if row["layers"] == layers and task in row["tasks"]]
+                     for row in rows if row["layers"] == layers and task in row["tasks"]]
             if cells and task in out["teacher_scores"]:
-                score, name, seeds = max(cells)
-                best[task] = {"row": name, "score": score, "seeds": seeds,
+                score = max(cell[0] for cell in cells)
+                tied = [cell for cell in cells if cell[0] == score]  # in table order: the first is named
+                best[task] = {"row": tied[0][1], "score": score, "seeds": tied[0][2], "tied": len(tied) - 1,
                               "of_teacher": score / out["teacher_scores"][task]}
         shares = [cell["of_teacher"] for cell in best.values()]
         out["depths"].append({"layers": layers, "best": best, "speed": speed.get(f"L{layers}"),
@@ -92,7 +104,8 @@ def markdown(summaries: list[dict]) -> str:
                 cell = depth["best"].get(task)
                 cells.append("-" if cell is None else
                              f"{cell['score'] * 100:.1f} ({cell['of_teacher'] * 100:.0f}%) "
-                             f"`{cell['row']}`" + ("" if cell["seeds"] == 1 else f" ({cell['seeds']} seeds)"))
+                             f"`{cell['row']}`" + ("" if cell["seeds"] == 1 else f" ({cell['seeds']} seeds)")
+                             + (f" (= {cell['tied']} other row{'s' * (cell['tied'] > 1)})" if cell["tied"] else ""))
             share = depth["mean_of_teacher"]
             counted = depth["tasks_with_a_row"]
             share_text = "-" if share is None else f"{share * 100:.0f}%" + \
@@ -153,7 +166,8 @@ def front(path: Path) -> None:
 
 
 def main() -> None:
-    summaries = [summarise(folder) for folder in TABLES if (RESULTS / folder / "table.json").is_file()]
+    summaries = [summarise(name, folders, speed) for name, (folders, speed) in BLOCKS.items()
+                 if any((RESULTS / folder / "table.json").is_file() for folder in folders)]
     text = markdown(summaries)
     (RESULTS / "summary.md").write_text(text)
     (RESULTS / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
