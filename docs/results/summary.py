@@ -9,7 +9,7 @@ glue_table's ``deploy_speed.json`` (``glue_table/deploy_speed.sh``: teacher and 
 turn in one run, PyTorch fp32 and ONNX Runtime int8, batch 32 x 128, 2 threads; without it ``latency.json``,
 fp32 only) for MiniLM, and ``mpnet_table/benchmark.json`` (batch 8 x 128) for MPNet. "Best" is the highest
 mean among every row of that depth, so a one-seed row can win by luck: the cell names the row and its number of seeds,
-and how many other rows reach the same score (students that are the same model to every digit).
+and how many other rows reach exactly the same score.
 
 A block may join several tables (the recipe table and its SST-2 slice, each task with its own teacher). The recipe
 tables' students have the architecture of the glue_table / mpnet_table students of the same depth, so their speedups
