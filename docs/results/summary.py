@@ -13,7 +13,8 @@ and how many other rows reach exactly the same score.
 
 A block may join several tables (the recipe table and its SST-2 slice, each task with its own teacher). The recipe
 tables' students have the architecture of the glue_table / mpnet_table students of the same depth, so their speedups
-are those measurements (latency depends on the architecture, not on the weights).
+are those measurements (latency depends on the architecture, not on the weights; the recipe table's own fp32
+measurement of its 3-layer student, ``recipe_table/latency.json``, gives 1.93x against glue_table's 1.98x).
 """
 
 import json
@@ -58,11 +59,12 @@ def speedups(folder: str) -> dict:
     return out
 
 
-def summarise(name: str, folders: list[str], speed_folder: str) -> dict:
-    tables = [read(RESULTS / folder / "table.json") for folder in folders
-              if (RESULTS / folder / "table.json").is_file()]
+def summarise(name: str, folders: list[str], speed_folder: str) -> dict | None:
+    tables = [table for table in (read(RESULTS / folder / "table.json") for folder in folders) if table]
+    if not tables:
+        return None
     rows = [row for table in tables for row in table["rows"]]
-    tasks = [task for table in tables for task in table["tasks"]]
+    tasks = list(dict.fromkeys(task for table in tables for task in table["tasks"]))
     speed = speedups(speed_folder)
     depths = sorted({row["layers"] for row in rows if row["name"] != "teacher"})
     out = {"teacher": name, "folders": folders, "speed_from": speed_folder, "tasks": tasks,
@@ -166,8 +168,7 @@ def front(path: Path) -> None:
 
 
 def main() -> None:
-    summaries = [summarise(name, folders, speed) for name, (folders, speed) in BLOCKS.items()
-                 if any((RESULTS / folder / "table.json").is_file() for folder in folders)]
+    summaries = [summary for name, (folders, speed) in BLOCKS.items() if (summary := summarise(name, folders, speed))]
     text = markdown(summaries)
     (RESULTS / "summary.md").write_text(text)
     (RESULTS / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
