@@ -1,7 +1,9 @@
 """The short summary on top of the README's results: the best student per teacher, depth and task, and the
 score-against-speed front of every method (distilled students, LadaBERT hybrid, MS-BERT early exit).
 
-    .venv/bin/python docs/results/summary.py   # prints the table; writes summary.md, summary.json, front.png
+    .venv/bin/python docs/results/summary.py [--readme README.md]
+    # prints the table; writes summary.md, summary.json, front.png; with --readme, also puts the table in place of
+    # that file's table with the same header
 
 Reads only committed records: each results table's ``table.json`` (dev scores per row, mean over its seeds;
 a task's score is the mean of its metrics, e.g. MRPC F1 and accuracy) and the latency records: the
@@ -17,6 +19,7 @@ are those measurements (latency depends on the architecture, not on the weights;
 measurement of its 3-layer student, ``recipe_table/latency.json``, gives 1.93x against glue_table's 1.98x).
 """
 
+import argparse
 import json
 import statistics
 from pathlib import Path
@@ -167,12 +170,30 @@ def front(path: Path) -> None:
     plt.close(figure)
 
 
+def copy_table(text: str, readme: Path) -> None:
+    """Replace the table in ``readme`` that starts with ``text``'s header line by ``text``'s table."""
+    rows = text.rstrip("\n").splitlines()
+    lines = readme.read_text(encoding="utf-8").splitlines()
+    if rows[0] not in lines:
+        raise SystemExit(f"{readme} has no table starting with {rows[0]!r}")
+    start = end = lines.index(rows[0])
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines[start:end] = rows
+    readme.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", type=Path, help="also put the table in place of this file's summary table")
+    arguments = parser.parse_args()
     summaries = [summary for name, (folders, speed) in BLOCKS.items() if (summary := summarise(name, folders, speed))]
     text = markdown(summaries)
     (RESULTS / "summary.md").write_text(text)
     (RESULTS / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
     front(RESULTS / "front.png")
+    if arguments.readme:
+        copy_table(text, arguments.readme)
     print(text)
 
 
