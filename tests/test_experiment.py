@@ -489,6 +489,22 @@ def test_on_a_new_machine_only_the_chosen_grid_point_is_trained_again(capsys, ti
     assert sorted(trained) == sorted(name for name, _ in runner_module.grid_points(grid))
 
 
+@pytest.mark.parametrize("grid", [None, {"learning_rate": [1.0e-2, 1.0e-5]}], ids=["one teacher", "grid"])
+def test_reusing_a_teacher_model_keeps_its_committed_records(tiny_bert, glue_dir, tmp_path, grid):
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=[],
+                              teacher={"batch_size": 8, "epochs": 1}, teacher_grid=grid, report=False)
+    experiment(**options, teachers_only=True)
+    records = tmp_path / "results" / "tiny" / "teachers" / "mrpc"
+    committed = records / "run_config.json"
+    edited = {**json.loads(committed.read_text()), "time": "the first training's"}
+    committed.write_text(json.dumps(edited))  # stands for a record committed from another sitting
+    experiment(**options, teachers_only=True)  # the model is in the work folder: reused, not trained
+    assert json.loads(committed.read_text()) == edited
+    shutil.rmtree(tmp_path / "work")  # a new machine: trained again, so the teacher row is the new model's
+    experiment(**options, teachers_only=True)
+    assert json.loads(committed.read_text())["time"] != "the first training's"
+
+
 def test_a_grid_point_is_scored_by_another_experiments_teacher_with_its_settings(capsys, tiny_bert, glue_dir,
                                                                                   tmp_path, monkeypatch):
     teacher = {"batch_size": 8, "epochs": 1, "learning_rate": 1.0e-5}

@@ -176,11 +176,14 @@ class Experiment:
         from bert_emd.augment.run import manifest_path
 
         path = self.augmented_file(task, row)
-        if not (path.is_file() and manifest_path(path).is_file()):
+        record = self.results / "augmented" / manifest_path(path).name  # the manifest, not the data, goes to git
+        if path.is_file() and manifest_path(path).is_file():
+            if record.is_file():
+                return  # reusing the file keeps the committed manifest of its first making
+        else:
             print(f"augmenting {task} -> {path}", flush=True)
             augment(**dict(row.augment or ()), **self.shared_data_options(), task=task, output=str(path),
                     overwrite=True)
-        record = self.results / "augmented" / manifest_path(path).name  # the manifest, not the data, goes to git
         record.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(manifest_path(path), record)
 
@@ -194,10 +197,11 @@ class Experiment:
         if not self.teacher_grid(task):
             self.train_teacher(task, *points[0])
             return
+        trained = False
         for name, settings, folder in points:
             found = self.point_record(task, name, settings, folder)
             if found is None or (folder / "eval_results.json").is_file():
-                self.train_teacher(task, name, settings, folder)  # trains it, or checks and reuses the model
+                trained |= self.train_teacher(task, name, settings, folder)  # trains it, or reuses the model
             elif found == record / "grid" / name:
                 print(f"teacher {task} ({name}): scored by its record {found}", flush=True)
             else:  # another experiment's teacher with the same settings: its records become this point's
@@ -209,7 +213,7 @@ class Experiment:
         if not (folder / "eval_results.json").is_file():
             print(f"teacher {task}: the chosen point {name} has no model in {folder}; training it again (its grid "
                   "record stays, the table's teacher row is the new model's)", flush=True)
-            self.train_teacher(task, name, settings, folder)
+            trained = self.train_teacher(task, name, settings, folder)
             # each re-training (one per new machine) keeps its own record, counted in the teacher compute
             retrained = record / "retrained" / name
             _copy_records(folder, retrained / str(1 + sum(1 for path in retrained.glob("*") if path.is_dir())))
@@ -218,24 +222,29 @@ class Experiment:
                   flush=True)
         write_json(record / "grid.json", summary)
         (record / "grid.md").write_text(format_grid(summary) + "\n", encoding="utf-8")
-        _copy_records(folder, record)  # the table's teacher row: the model that teaches
+        if trained or not (record / "eval_results.json").is_file():
+            _copy_records(folder, record)  # the table's teacher row: the model that teaches, as first trained here
         print(f"teacher {task}: grid of {len(points)}, chosen {summary['chosen']}\n{format_grid(summary)}", flush=True)
 
-    def train_teacher(self, task: str, name: str, settings: dict, folder: Path) -> None:
+    def train_teacher(self, task: str, name: str, settings: dict, folder: Path) -> bool:
+        """Fine-tune the teacher into ``folder`` unless a model with these settings is there; True if it trained.
+        Its records go to git when it trained or has none: reusing a model does not rewrite them."""
         from bert_emd.finetune import FinetuneConfig, finetune
 
         config = resolve_config(FinetuneConfig, None, self.teacher_options(task, settings, folder))
         label = f"teacher {task}" + (f" ({name})" if name else "")
-        if (folder / "eval_results.json").is_file():
+        reused = (folder / "eval_results.json").is_file()
+        if reused:
             self._check_teacher_settings(folder, config)
             print(f"{label}: reusing {folder}", flush=True)
         else:
             print(f"{label}: fine-tuning {config.model} -> {folder}", flush=True)
             write_json(folder / "wall_clock.json", timed(folder, lambda: finetune(config)))
         record = self.results / "teachers" / task / ("grid/" + name if name else "")
-        if name and (record / "eval_results.json").is_file():
-            return  # a grid point's record is the first training's: a model trained again does not replace it
+        if (reused or name) and (record / "eval_results.json").is_file():
+            return not reused  # a grid point's record is the first training's: a model trained again keeps it
         _copy_records(folder, record)
+        return not reused
 
     @staticmethod
     def _check_teacher_settings(folder: Path, config) -> None:
