@@ -192,6 +192,22 @@ def test_augmented_rows_train_on_one_shared_augmented_file(tiny_bert, glue_dir, 
         assert (config["augmented_train"] is not None) == row.endswith("aug")
 
 
+def test_reusing_an_augmented_file_keeps_its_committed_manifest(tiny_bert, glue_dir, tmp_path):
+    rows = [{"methods": ["none"], "label": "aug", "augment": {"num_augmented": 2}}]
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="none", seeds="1", rows=rows,
+                              report=False)
+    experiment(**options)
+    (data,) = (tmp_path / "work" / "tiny" / "augmented").glob("*.jsonl")
+    committed = tmp_path / "results" / "tiny" / "augmented" / (data.name + ".manifest.json")
+    edited = {**json.loads(committed.read_text()), "time": "the first making's"}
+    committed.write_text(json.dumps(edited))  # stands for a manifest committed from another sitting
+    experiment(**{**options, "seeds": "2"})  # the file is in the work folder: reused, not made again
+    assert json.loads(committed.read_text()) == edited
+    data.unlink()  # a new machine: the file is made again, and its manifest replaces the record
+    experiment(**{**options, "seeds": "3"})
+    assert json.loads(committed.read_text())["time"] != "the first making's"
+
+
 def test_general_rows_start_from_one_shared_general_student(tiny_bert, glue_dir, tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"Sentence number {i} tells of films, plots and actors." for i in range(200)),

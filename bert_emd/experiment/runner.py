@@ -177,15 +177,14 @@ class Experiment:
 
         path = self.augmented_file(task, row)
         record = self.results / "augmented" / manifest_path(path).name  # the manifest, not the data, goes to git
-        if path.is_file() and manifest_path(path).is_file():
-            if record.is_file():
-                return  # reusing the file keeps the committed manifest of its first making
-        else:
+        made = not (path.is_file() and manifest_path(path).is_file())
+        if made:
             print(f"augmenting {task} -> {path}", flush=True)
             augment(**dict(row.augment or ()), **self.shared_data_options(), task=task, output=str(path),
                     overwrite=True)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(manifest_path(path), record)
+        if made or not record.is_file():  # reusing the file keeps the committed manifest of its first making
+            record.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(manifest_path(path), record)
 
     # ----- running
     def ensure_teacher(self, task: str) -> None:
