@@ -31,3 +31,19 @@ def test_copy_table_refuses_a_file_without_the_table(tmp_path):
     with pytest.raises(SystemExit, match="no table starting with"):
         summary.copy_table("| teacher / student | SST-2 |\n|---|---|\n", readme)
     assert readme.read_text() == "no table here\n"
+
+
+def test_shares_are_rounded_down_so_a_goal_missed_by_a_little_reads_as_missed():
+    summary = load_summary()
+    best = {"mrpc": {"row": "last-L4", "score": 0.78, "seeds": 1, "tied": 0, "of_teacher": 0.78 / 0.8658},
+            "rte": {"row": "skip-L4", "score": 0.5884, "seeds": 3, "tied": 1, "of_teacher": 0.95}}
+    shares = [cell["of_teacher"] for cell in best.values()]
+    table = summary.markdown([{"teacher": "T", "tasks": ["mrpc", "rte"], "teacher_scores": {"mrpc": 0.8658, "rte": 0.6},
+                               "teacher_speed": None,
+                               "depths": [{"layers": 4, "best": best, "speed": {"fp32": 2.9}, "tasks_with_a_row": 2,
+                                           "mean_of_teacher": sum(shares) / 2}]}])
+    row = table.splitlines()[-1].split(" | ")
+    assert row[1] == "78.0 (90.0%) `last-L4`"  # 90.09% rounded down
+    assert row[2] == "58.8 (95.0%) `skip-L4` (3 seeds) (= 1 other row)"  # exactly 95% stays 95.0%
+    assert row[3] == "92.5%"  # the mean of 90.09% and 95%, 92.545%, rounded down; never rounded up
+    assert row[4] == "2.90x"

@@ -21,6 +21,7 @@ measurement of its 3-layer student, ``recipe_table/latency.json``, gives 1.93x a
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -91,6 +92,12 @@ def summarise(name: str, folders: list[str], speed_folder: str) -> dict | None:
     return out
 
 
+def percent(share: float) -> str:
+    """A share of the teacher as a percentage rounded down to 0.1, so a student at 94.86% does not read as
+    meeting a 95% goal (compare.py's convention)."""
+    return f"{math.floor(round(share * 1000, 6)) / 10:.1f}%"
+
+
 def markdown(summaries: list[dict]) -> str:
     tasks = [task for task in TASK_NAMES if any(task in summary["tasks"] for summary in summaries)]
     header = ["teacher / student"] + [TASK_NAMES[task] for task in tasks] + \
@@ -108,12 +115,12 @@ def markdown(summaries: list[dict]) -> str:
             for task in tasks:
                 cell = depth["best"].get(task)
                 cells.append("-" if cell is None else
-                             f"{cell['score'] * 100:.1f} ({cell['of_teacher'] * 100:.0f}%) "
+                             f"{cell['score'] * 100:.1f} ({percent(cell['of_teacher'])}) "
                              f"`{cell['row']}`" + ("" if cell["seeds"] == 1 else f" ({cell['seeds']} seeds)")
                              + (f" (= {cell['tied']} other row{'s' * (cell['tied'] > 1)})" if cell["tied"] else ""))
             share = depth["mean_of_teacher"]
             counted = depth["tasks_with_a_row"]
-            share_text = "-" if share is None else f"{share * 100:.0f}%" + \
+            share_text = "-" if share is None else percent(share) + \
                 ("" if counted == len(summary["teacher_scores"]) else f" ({counted} tasks)")
             speed = depth["speed"] or {}
             lines.append("| " + " | ".join(
