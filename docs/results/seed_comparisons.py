@@ -24,7 +24,8 @@ PAIRS = {  # (row, row it is compared with)
                      ("emd-L3", "last-L3"), ("emd-L3", "none-L3"), ("skip-L3", "none-L3"), ("last-L3", "none-L3"),
                      ("emd-L2-wsum", "emd-L2"), ("emd-L3-wsum", "emd-L3"), ("emd-L3-tinybert", "emd-L3"),
                      ("emd-L3-tinybert", "skip-L3-tinybert"), ("emd-L3-tinybert", "last-L3-tinybert"),
-                     ("emd-L2-tinybert", "skip-L2-tinybert"), ("emd-L2-tinybert", "last-L2-tinybert")],
+                     ("emd-L2-tinybert", "emd-L2"), ("emd-L2-tinybert", "skip-L2-tinybert"),
+                     ("emd-L2-tinybert", "last-L2-tinybert")],
 }
 WEIGHT_RUNS = {"sst2_gpu": ["emd-L2", "emd-L3", "emd-L2-init12", "emd-L2-T5"]}
 
