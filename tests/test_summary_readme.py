@@ -47,3 +47,13 @@ def test_shares_are_rounded_down_so_a_goal_missed_by_a_little_reads_as_missed():
     assert row[2] == "58.8 (95.0%) `skip-L4` (3 seeds) (= 1 other row)"  # exactly 95% stays 95.0%
     assert row[3] == "92.5%"  # the mean of 90.09% and 95%, 92.545%, rounded down; never rounded up
     assert row[4] == "2.90x"
+
+
+def test_percent_rounded_down_the_convention_of_summary_and_compare():
+    from bert_emd.experiment.table import percent_rounded_down
+    share = (3 / 277) / (4 / 277)  # two accuracies on RTE's 277 dev pairs: 75% in decimal, 0.7499999999999999 here
+    assert share < 0.75
+    assert percent_rounded_down(share) == 75.0  # not 74.9
+    assert percent_rounded_down(0.94869) == 94.8  # ordinary rounding would give 94.9
+    assert percent_rounded_down(1.0384) == 103.8  # a student above its teacher
+    assert percent_rounded_down(0.0) == 0.0

@@ -22,9 +22,10 @@ glue_table's 2.69x / 1.98x).
 
 import argparse
 import json
-import math
 import statistics
 from pathlib import Path
+
+from bert_emd.experiment.table import percent_rounded_down
 
 RESULTS = Path(__file__).parent
 TASK_NAMES = {"sst2": "SST-2", "cola": "CoLA", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B"}
@@ -94,9 +95,8 @@ def summarise(name: str, folders: list[str], speed_folder: str) -> dict | None:
 
 
 def percent(share: float) -> str:
-    """A share of the teacher as a percentage rounded down to 0.1, so a student at 94.86% does not read as
-    meeting a 95% goal (compare.py's convention)."""
-    return f"{math.floor(round(share * 1000, 6)) / 10:.1f}%"
+    """A share of the teacher as a percentage rounded down to 0.1, as compare.py writes it."""
+    return f"{percent_rounded_down(share):.1f}%"
 
 
 def markdown(summaries: list[dict]) -> str:

@@ -26,10 +26,11 @@ from its record), and every teacher grid point with its metrics after each epoch
 
 import argparse
 import json
-import math
 import re
 import statistics
 from pathlib import Path
+
+from bert_emd.experiment.table import percent_rounded_down
 
 HERE = Path(__file__).parent
 METRICS = {"cola": ["matthews_correlation"], "mrpc": ["f1", "accuracy"], "rte": ["accuracy"],
@@ -206,7 +207,7 @@ def overview(summary: dict) -> list[str]:
             if column not in columns:
                 columns.append(column)
             mean = statistics.fmean(entry["metrics"][0] for entry in entries)
-            share = math.floor(1000 * statistics.fmean(entry["share_of_teacher"] for entry in entries)) / 10
+            share = percent_rounded_down(statistics.fmean(entry["share_of_teacher"] for entry in entries))
             cells[family, column] = f"{mean:.1f} ({share:.1f}%) x{len(entries)}"
     families = sorted({family for family, _ in cells},
                       key=lambda name: (FAMILY_ORDER.index(name) if name in FAMILY_ORDER else len(FAMILY_ORDER), name))
