@@ -41,7 +41,7 @@ ROWS = {"none": ("none", "auto"), "skip-maps": ("skip", "maps"), "emd-maps": ("e
 
 
 def make_distiller(row: str, teacher_path: str, device: str):
-    from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from bert_emd.distill import DistillConfig
     from bert_emd.distill.attention import resolve_attention
@@ -50,7 +50,8 @@ def make_distiller(row: str, teacher_path: str, device: str):
 
     mapping, distance = ROWS[row]
     torch.manual_seed(0)
-    implementation, _ = resolve_attention("scores", distance, mapping != "none", BertForSequenceClassification)
+    implementation, _ = resolve_attention("scores", distance, mapping != "none",
+                                          AutoConfig.from_pretrained(teacher_path))
     kwargs = {} if implementation is None else {"attn_implementation": implementation}
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path, num_labels=2, **kwargs)
     student = build_student(teacher, "teacher", 2, attn_implementation=implementation)

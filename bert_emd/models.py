@@ -63,9 +63,24 @@ def load_tokenizer(name: str, max_length: int | None = None):
         raise BertEmdError(f"'{name}' has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...): save the "
                            "tokenizer beside the model (tokenizer.save_pretrained(DIR))")
     tokenizer = load_pretrained(AutoTokenizer, name, "a tokenizer")
+    config = load_config(name)
+    check_vocabulary(tokenizer, config, name)
     if max_length is not None:
-        check_max_length(max_length, load_config(name), name)
+        check_max_length(max_length, config, name)
     return tokenizer
+
+
+def check_vocabulary(tokenizer, config, name: str, role: str = "model") -> None:
+    """Every token id the tokenizer can give must have a row in the model's embedding table (a tokenizer of
+    another model beside the weights, or a student whose vocabulary is smaller than its teacher's tokenizer)."""
+    rows = getattr(config, "vocab_size", None)
+    if not rows:
+        return
+    largest = max(tokenizer.get_vocab().values(), default=-1)
+    if largest >= rows:
+        raise BertEmdError(f"the tokenizer used with {role} '{name}' has token ids up to {largest}, but the model's "
+                           f"embedding table has {rows} rows: the tokenizer belongs to another model (save the "
+                           "model's own tokenizer beside it)")
 
 
 def position_limit(config) -> int | None:
@@ -150,13 +165,12 @@ def load_trained_classifier(name: str, task: TaskSpec | None = None, role: str =
 def check_finite_weights(model, name: str, role: str = "model") -> None:
     """Refuse a model with NaN or infinite weights (a diverged run): it would be scored, timed or exported
     as if it were a model."""
-    import torch
+    from bert_emd.finite import NonFiniteError, describe_non_finite
 
-    bad = [key for key, tensor in model.state_dict().items()  # quantised tensor subclasses are skipped
-           if type(tensor) is torch.Tensor and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
-    if bad:
-        raise BertEmdError(f"{role} '{name}' has non-finite weights (NaN or inf in {len(bad)} tensor(s), e.g. "
-                           f"{bad[0]}); it comes from a diverged run and cannot be used")
+    found = describe_non_finite(model)
+    if found:
+        raise NonFiniteError(f"{role} '{name}' has non-finite weights ({found}); it comes from a diverged run and "
+                             "cannot be used")
 
 
 def check_labels_match(config, task: TaskSpec, role: str, name: str) -> None:

@@ -118,7 +118,13 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise BertEmdError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise BertEmdError(f"{path}: a config file must be YAML or JSON text (not UTF-8: {error.reason} at byte "
+                           f"{error.start})") from None
+    if "\x00" in text:
+        raise BertEmdError(f"{path}: a config file must be YAML or JSON text (it holds binary data)")
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

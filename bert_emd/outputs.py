@@ -29,7 +29,7 @@ from bert_emd.options import resolve_config
 LOCK_FILE = ".bert-emd.lock"
 
 
-def _check_not_under_file(path: Path) -> None:
+def check_not_under_file(path: Path) -> None:
     for candidate in (path, *path.parents):
         if candidate.exists():
             if not candidate.is_dir():
@@ -38,12 +38,24 @@ def _check_not_under_file(path: Path) -> None:
             return
 
 
-def check_output_file(output: str | Path) -> None:
-    """A results file to be written after a long measurement: refuse now what would fail then."""
+def make_directory(path: Path, flag: str = "--output") -> None:
+    """``mkdir -p``, with a place that cannot hold a directory (read-only, /proc, no permission) in one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BertEmdError(f"cannot create {flag} {path}: {error.strerror or error}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BertEmdError(f"cannot write to {flag} {path}: permission denied")
+
+
+def check_output_file(output: str | Path, flag: str = "--output") -> None:
+    """A results file to be written after a long measurement: refuse now what would fail then (its folder is
+    made now)."""
     path = Path(output)
     if path.is_dir():
-        raise BertEmdError(f"--output {path} is a directory; give a file name (e.g. {path / 'results.json'})")
-    _check_not_under_file(path.parent)
+        raise BertEmdError(f"{flag} {path} is a directory; give a file name (e.g. {path / 'results.json'})")
+    check_not_under_file(path.parent)
+    make_directory(path.parent, flag)
 
 
 def _alive(pid: int) -> bool:
@@ -107,9 +119,9 @@ def claimed_output(output: str | Path | None, command: str, task: str | None = N
         yield
         return
     path = Path(output)
-    _check_not_under_file(path)
+    check_not_under_file(path)
     created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    make_directory(path)
     lock = _take_lock(path, command)
     try:
         _check_finished(path, command, task, overwrite)

@@ -145,6 +145,28 @@ CASES = [
     (XP + ["--latency-repeats", "0"], "--latency-repeats must be >= 1"),
     (XP + ["--latency-length", "0"], "--latency-length must be >= 1"),
     (XP + ["--methods", "emd,bogus"], "unknown method 'bogus'"),
+    (XP[:-1] + ["--seeds", "a,b", "--dry-run"], "--seeds: cannot read 'a,b' as a comma-separated list of whole"),
+    # files that are not what they claim, and places that cannot be written
+    (AU + ["--mlm", "{encoder}"], "has no trained masked-LM head"),
+    (AU + ["--vectors", "{nan_vectors}"], "line 2: the vector of 'film' holds NaN or inf"),
+    (AU + ["--vectors", "{binary}"], "not a GloVe / word2vec text file"),
+    (["augment", "--train-file", "{empty_text}", "--output", "{out}/aug.jsonl"], "line 3: the text ('text') is empty"),
+    (["finetune", "--model", TEACHER, "--train-file", "{empty_text}", "--output", "{out}"],
+     "empty_text.csv, line 3: the text ('text') is empty"),
+    (["evaluate", "--model", TEACHER, "--validation-file", "{empty_text}"], "line 3: the text ('text') is empty"),
+    (EV[:2] + ["{small_vocabulary}"] + EV[3:], "embedding table has 1000 rows"),
+    (DI[:2] + ["{small_vocabulary}"] + DI[3:], "embedding table has 1000 rows"),
+    (GD[:4] + ["{empty_corpus}"] + GD[5:], "is empty"),
+    (GD[:4] + ["{binary}"] + GD[5:], "is not text (it holds binary data)"),
+    (["finetune", "--config", "{binary}", "--model", TEACHER, *DATA, "--output", "{out}"],
+     "a config file must be YAML or JSON text"),
+    (FT[:-1] + ["/proc/bert-emd-test/out"], "cannot create --output /proc/bert-emd-test/out"),
+    (EV + ["--output", "/proc/bert-emd-test/dev.json"], "cannot create --output /proc/bert-emd-test"),
+    (PR + ["--split", "nosuch"], "unknown split 'nosuch' for SST-2; use one of train, dev, test"),
+    (["predict", "--model", TEACHER, "--task", "sst2", "--test-file", "{out}/missing.csv", "--output", "{out}/p"],
+     "file not found"),
+    (EX[:2] + ["{nan_model}"] + EX[3:], "has non-finite weights"),
+    (QU[:2] + ["{nan_model}"] + QU[3:], "has non-finite weights"),
 ]
 
 
@@ -181,12 +203,29 @@ def places(tmp_path_factory, tiny_teacher, tiny_bert, glue_dir):
     a_file = root / "a_file"
     a_file.write_text("not a directory")
     (root / "a_dir").mkdir()
+    nan_vectors = root / "nan_vectors.txt"
+    nan_vectors.write_text("good 0.1 0.2 0.3\nfilm nan 0.2 0.3\nfine 0.1 0.25 0.3\n")
+    binary = root / "binary.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    empty_text = root / "empty_text.csv"
+    empty_text.write_text("text,label\ngood film,1\n  ,0\nfine acting,1\n")
+    empty_corpus = root / "empty_corpus.txt"
+    empty_corpus.write_text("")
+    small_vocabulary = root / "small_vocabulary"  # the MiniLM tokenizer (30,522 ids) beside 1,000 embeddings
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    small = BertConfig(vocab_size=1000, num_hidden_layers=4, hidden_size=32, num_attention_heads=4,
+                       intermediate_size=64,
+                       num_labels=2)
+    BertForSequenceClassification(small).save_pretrained(small_vocabulary)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(small_vocabulary)
     corpus = root / "corpus.txt"
     corpus.write_text("A small corpus line for the general stage.\n" * 4)
     return {"glue": str(glue_dir), "teacher": str(tiny_teacher), "encoder": str(tiny_bert), "corpus": str(corpus),
             "no_tokenizer": str(no_tokenizer), "corrupt": str(corrupt), "nan_model": str(nan_model),
             "one_class": str(one_class), "two_class": str(two_class), "a_file": str(a_file),
-            "a_dir": str(root / "a_dir"),
+            "a_dir": str(root / "a_dir"), "nan_vectors": str(nan_vectors), "binary": str(binary),
+            "empty_text": str(empty_text), "empty_corpus": str(empty_corpus), "small_vocabulary": str(small_vocabulary),
             **{name: str(root / f"{name}.yaml") for name in yamls}}
 
 
@@ -213,6 +252,19 @@ def test_bad_input_table(capsys, places, tmp_path, argv, fragment):
         assert not output.exists(), sorted(p.name for p in output.iterdir())
     else:
         assert not any(output.iterdir()), "something was left in the output"
+
+
+def test_the_list_of_splits_names_each_once():
+    from bert_emd.data.loading import expand_split
+    from bert_emd.data.tasks import get_task
+
+    with pytest.raises(BertEmdError) as raised:
+        expand_split(get_task("sst2"), "nosuch")
+    assert str(raised.value).endswith("use one of train, dev, test")
+    with pytest.raises(BertEmdError) as raised:
+        expand_split(get_task("mnli"), "nosuch")
+    assert str(raised.value).endswith("use one of train, dev, test, dev_matched, dev_mismatched, test_matched, "
+                                      "test_mismatched")
 
 
 def test_the_table_covers_every_command():

@@ -29,7 +29,21 @@ class MaskedLanguageModel:
         if family != "WordPiece":
             raise BertEmdError(f"--mlm {name}: its tokenizer is {family}, not WordPiece; candidates are told "
                                "from sub-word pieces by BERT's '##' prefix, so use a BERT-family MLM")
-        self.model = load_pretrained(AutoModelForMaskedLM, name, "a masked language model").eval()
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the load report: what it says is checked here, in one line
+        try:
+            model, info = load_pretrained(AutoModelForMaskedLM, name, "a masked language model",
+                                          output_loading_info=True)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        missing = [key for key in info.get("missing_keys", []) if not key.endswith("position_ids")]
+        if missing:  # its predictions would come from a randomly initialised head
+            raise BertEmdError(f"--mlm {name} has no trained masked-LM head ({len(missing)} weight(s) missing, e.g. "
+                               f"{sorted(missing)[0]}): give a model trained as a masked language model (e.g. "
+                               "bert-base-uncased), or leave --mlm out to use word vectors only")
+        self.model = model.eval()
         self.special_ids = set(self.tokenizer.all_special_ids)
 
     def is_one_piece(self, word: str) -> bool:

@@ -27,6 +27,7 @@ from bert_emd.augment.words import STOP_WORDS, Word, is_candidate, replace_words
 from bert_emd.data.loading import load_split, resolve_task
 from bert_emd.errors import BertEmdError
 from bert_emd.options import resolve_config
+from bert_emd.outputs import check_output_file
 from bert_emd.runinfo import run_record
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -47,8 +48,7 @@ def check_augment_options(config: AugmentConfig, task_name: str) -> int:
         raise BertEmdError(f"--output {output} is a directory; give a file name ending in .jsonl")
     if output.exists() and not config.overwrite:
         raise BertEmdError(f"--output {output} exists; pass --overwrite to replace it")
-    if not output.parent.is_dir() and output.parent.exists():
-        raise BertEmdError(f"--output {output}: {output.parent} is not a directory")
+    check_output_file(output)
     count = config.num_augmented if config.num_augmented is not None else \
         AUGMENTED_PER_TASK.get(task_name, DEFAULT_AUGMENTED)
     return count

@@ -8,6 +8,7 @@ in blocks of matrix products; a word's own vector is found in the whole vocabula
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,11 @@ class WordVectors:
     def __init__(self, words: list[str], matrix: np.ndarray, source: str):
         if len(words) != len(matrix):
             raise BertEmdError(f"{source}: {len(words)} words but {len(matrix)} vectors")
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
+            raise BertEmdError(f"{source}: the vector of '{words[row]}' holds NaN or inf ({int((~finite).sum())} "
+                               "vector(s) in all); neighbours cannot be found from it")
         self.words = words
         self.source = source
         self.index = {}
@@ -52,9 +58,24 @@ class WordVectors:
     def _from_text(cls, path: Path) -> WordVectors:
         if not path.is_file():
             raise BertEmdError(f"word vectors file not found: {path}")
-        words, rows, width = [], [], None
+        words: list[str] = []
+        rows: list[list[float]] = []
+        try:
+            cls._read_text(path, words, rows)
+        except UnicodeDecodeError as error:
+            raise BertEmdError(f"{path}: not a GloVe / word2vec text file (not UTF-8 text: {error.reason} at byte "
+                               f"{error.start})") from None
+        if not words:
+            raise BertEmdError(f"{path}: no word vectors in the file")
+        return cls(words, np.asarray(rows, dtype=np.float32), str(path))
+
+    @staticmethod
+    def _read_text(path: Path, words: list[str], rows: list[list[float]]) -> None:
+        width = None
         with path.open(encoding="utf-8", errors="strict") as handle:
             for number, line in enumerate(handle, start=1):
+                if "\x00" in line:
+                    raise BertEmdError(f"{path}, line {number}: not a GloVe / word2vec text file (binary data)")
                 fields = line.rstrip("\n").rstrip(" ").split(" ")
                 if number == 1 and len(fields) == 2 and all(field.isdigit() for field in fields):
                     continue  # the word2vec header: count and dimension
@@ -64,13 +85,13 @@ class WordVectors:
                     raise BertEmdError(f"{path}, line {number}: expected a word and {width} numbers, "
                                        f"found {len(fields)} fields (not a GloVe / word2vec text file?)")
                 try:
-                    rows.append([float(value) for value in fields[1:]])
+                    vector = [float(value) for value in fields[1:]]
                 except ValueError:
                     raise BertEmdError(f"{path}, line {number}: the vector of '{fields[0]}' is not numeric") from None
+                if not all(math.isfinite(value) for value in vector):
+                    raise BertEmdError(f"{path}, line {number}: the vector of '{fields[0]}' holds NaN or inf")
+                rows.append(vector)
                 words.append(fields[0])
-        if not words:
-            raise BertEmdError(f"{path}: no word vectors in the file")
-        return cls(words, np.asarray(rows, dtype=np.float32), str(path))
 
     def neighbours(self, words: list[str], count: int, vocabulary_size: int,
                    block: int = 2048) -> dict[str, list[str]]:

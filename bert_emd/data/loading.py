@@ -7,6 +7,7 @@ the original GLUE TSV layout (``--data-dir``), and the hub's ``nyu-mll/glue`` da
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def expand_split(task: TaskSpec, split: str) -> tuple[str, ...]:
         return task.test_splits
     if split == "train" or split in task.eval_splits or split in task.test_splits:
         return (split,)
-    valid = ", ".join(("train", "dev", "test") + task.eval_splits + task.test_splits)
+    valid = ", ".join(dict.fromkeys(("train", "dev", "test") + task.eval_splits + task.test_splits))
     raise BertEmdError(f"unknown split '{split}' for {task.display_name}; use one of {valid}")
 
 
@@ -146,6 +147,7 @@ def _rows_from_table(task: TaskSpec, table: Table, labelled: bool, index_column:
     data: dict[str, list] = {}
     for name, text_column in zip(("text_a", "text_b"), task.text_columns):
         data[name] = [str(text) for text in check_present(table, text_column)]
+    check_texts_present(table, task.text_columns, [data[name] for name in ("text_a", "text_b") if name in data])
     if labelled:
         data["label"] = _convert_labels(task, table)
     else:
@@ -156,6 +158,24 @@ def _rows_from_table(task: TaskSpec, table: Table, labelled: bool, index_column:
     else:
         data["idx"] = list(range(len(table)))
     return datasets.Dataset.from_dict(data)
+
+
+def check_texts_present(table: Table, columns: tuple[str, ...], texts: list[list[str]]) -> None:
+    """A row with no text at all is refused (a model would be trained or scored on an empty input without a
+    word); a pair with one empty side is kept and counted in one warning line."""
+    empty = [[not text.strip() for text in column] for column in texts]
+    for row, number in enumerate(table.line_numbers):
+        if all(column[row] for column in empty):
+            named = " and ".join(f"'{name}'" for name in columns)
+            raise BertEmdError(f"{table.path}, line {number}: the text ({named}) is empty; remove the row or fill "
+                               "it in")
+    if len(empty) == 2:
+        for column, name in zip(empty, columns):
+            count = sum(column)
+            if count:
+                first = table.line_numbers[column.index(True)]
+                print(f"warning: {table.path}: {count} of {len(table)} row(s) have an empty '{name}' (first at "
+                      f"line {first}); they are kept with the other text alone", file=sys.stderr)
 
 
 def _convert_labels(task: TaskSpec, table: Table) -> list:

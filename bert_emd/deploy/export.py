@@ -18,6 +18,7 @@ import torch
 
 from bert_emd.data.loading import DataOptions, load_split, resolve_task
 from bert_emd.errors import BertEmdError
+from bert_emd.finite import NonFiniteError
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
 from bert_emd.outputs import writes_output
@@ -117,6 +118,7 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
                           external_data=False)  # one self-contained file (ONNX allows that up to 2 GB)
     except Exception as error:  # the exporter's own error, shortened to its first line
         raise BertEmdError(f"ONNX export of '{config.model}' failed: {str(error).splitlines()[0]}") from None
+    refuse_non_finite_onnx(onnx, path)
     written = written_opset(path)
     if written != config.opset:  # never record an opset the file does not have
         raise BertEmdError(f"the exporter wrote opset {written}, not the --opset {config.opset} asked for; "
@@ -140,6 +142,7 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
     if config.int8:
         int8_path = output / "model_int8.onnx"
         quantize_onnx_int8(onnx, path, int8_path)
+        refuse_non_finite_onnx(onnx, int8_path)
         report["files"]["model_int8.onnx"] = _compare(int8_path, encoded, reference)
     write_json(output / "export_report.json", report)
     for name, entry in report["files"].items():
@@ -148,6 +151,19 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
         print(f"{output / name}: {entry['size_mb']:.1f} MB, max |logit difference| to PyTorch "
               f"{entry['max_abs_diff']:.2e}{same} of {len(texts_a)} examples")
     return report
+
+
+def refuse_non_finite_onnx(onnx, path: Path) -> None:
+    """The save guard for ONNX files: every floating-point initialiser finite, else the file is removed."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path))
+    tensors = {item.name: numpy_helper.to_array(item) for item in graph.graph.initializer}
+    bad = [name for name, array in tensors.items() if array.dtype.kind == "f" and not np.isfinite(array).all()]
+    if bad:
+        path.unlink()
+        raise NonFiniteError(f"refusing to save {path}: NaN or inf in {len(bad)} of {len(tensors)} initialisers, "
+                             f"e.g. {bad[0]}; nothing was saved")
 
 
 def quantize_onnx_int8(onnx, source: Path, target: Path) -> None:

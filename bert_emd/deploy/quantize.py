@@ -22,8 +22,10 @@ from transformers import AutoModelForSequenceClassification
 from bert_emd.data.loading import DataOptions, resolve_task
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
+from bert_emd.finite import refuse_non_finite
 from bert_emd.models import (
     check_classifier,
+    check_labels_match,
     label_names_of,
     load_config,
     load_pretrained,
@@ -78,15 +80,17 @@ def quantize(config: QuantizeConfig | str | dict | None = None, **overrides) -> 
     config = resolve_config(QuantizeConfig, config, overrides)
     if not config.model or not config.output:
         raise BertEmdError("--model and --output are required")
+    fp32 = load_trained_classifier(config.model)  # refuses non-finite weights before they are quantised
     model = load_int8(config.model)
     tokenizer = load_tokenizer(config.model, config.max_length)
     output = Path(config.output)
+    refuse_non_finite(model, f"the int8 model to {output}")
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
     results = {"model": config.model, "method": "torchao Int8DynamicActivationInt8WeightConfig"}
     if config.task or config.uses_own_files:
         task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
-        fp32 = load_trained_classifier(config.model, task)
+        check_labels_match(fp32.config, task, "model", config.model)
         scored = evaluate_models(task, config, config.split, model, tokenizer, fp32, tokenizer, config.batch_size)
         results.update(task=task.name, main_metric=task.main_metric, splits={})
         for split, entry in scored.items():  # "teacher" here is the fp32 original

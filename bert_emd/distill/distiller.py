@@ -171,6 +171,12 @@ class Distiller(nn.Module):
             return F.mse_loss(logits.view(-1).float(), labels.float())
         return F.cross_entropy(logits, labels)
 
+    def non_finite_terms(self) -> list[str]:
+        """The loss terms with a NaN or inf among the values recorded since the last log (the divergence stop
+        names them)."""
+        return [f"loss_{name}" for name, values in self.running.items()
+                if values and not torch.isfinite(torch.stack(values)).all()]
+
     def pop_running_means(self) -> dict[str, float]:
         means = {f"loss_{name}": torch.stack(values).float().mean().item()
                  for name, values in self.running.items() if values}

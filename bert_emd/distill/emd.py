@@ -24,6 +24,8 @@ def solve_transport(cost: np.ndarray, student_weights: np.ndarray, teacher_weigh
     minimises ``sum F * cost``. Both weight vectors are renormalised to sum to 1 in float64.
     """
     cost = np.ascontiguousarray(cost, dtype=np.float64)
+    if not np.isfinite(cost).all():
+        raise ValueError("the cost matrix holds NaN or inf: no transport to solve")
     a = np.asarray(student_weights, dtype=np.float64)
     b = np.asarray(teacher_weights, dtype=np.float64)
     return ot.emd(a / a.sum(), b / b.sum(), cost)

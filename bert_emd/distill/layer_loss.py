@@ -57,6 +57,8 @@ class LayerMappingLoss(nn.Module):
             dist.all_reduce(cost, op=dist.ReduceOp.SUM)
             cost /= dist.get_world_size()
         cost_np = cost.cpu().numpy()
+        if not np.isfinite(cost_np).all():  # a diverged step: no solve (the solver would only print noise) and
+            return np.full(cost_np.shape, np.nan)  # no weight update; the NaN loss stops the run with one line
         student_weights = self.student_weights.cpu().numpy()
         teacher_weights = self.teacher_weights.cpu().numpy()
         flow = solve_transport(cost_np, student_weights, teacher_weights)

@@ -19,7 +19,14 @@ from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
-from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
+from bert_emd.finite import refuse_non_finite
+from bert_emd.models import (
+    check_vocabulary,
+    label_names_of,
+    load_config,
+    load_tokenizer,
+    load_trained_classifier,
+)
 from bert_emd.options import resolve_config
 from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
@@ -72,6 +79,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     student = build_student(teacher, config.student_init, config.student_layers, config.student_hidden,
                             config.student_intermediate, config.student_heads, attention)
     check_pair(teacher, student, config)
+    check_vocabulary(tokenizer, student.config, config.student_init, "student")
     train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
     eval_raw = load_split(task, config, task.eval_splits[0]) if config.has_dev_set else None
     distiller = Distiller(teacher, student, config)
@@ -144,6 +152,7 @@ def _loss_terms(trainer) -> dict:
 def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer, history, train_log, has_eval) -> dict:
     output = Path(config.output)
     student = distiller.student
+    refuse_non_finite(student, f"the student to {output}")
     # the saved config must not name our training-only attention function
     student.set_attn_implementation(saving_attention(student))
     student.save_pretrained(output)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transformers import Trainer, TrainerCallback
+from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from bert_emd.training.trainer import GuardedTrainer
 
 HISTORY_FILE = "layer_weight_history.json"
 
 
-class DistillTrainer(Trainer):
+class DistillTrainer(GuardedTrainer):
     """Adds the running mean of every loss term and the current layer weights to each log (TensorBoard)."""
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:

@@ -29,6 +29,7 @@ from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.metrics import compute_metrics
 from bert_emd.models import label_names_of, load_config, load_tokenizer
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import check_output_file
 from bert_emd.runinfo import package_versions, run_record, write_json
 
 
@@ -74,6 +75,7 @@ def evaluate_early_exit(config: EarlyExitEvalConfig | str | dict | None = None, 
     config = resolve_config(EarlyExitEvalConfig, config, overrides)
     if not config.model:
         raise BertEmdError("--model is required (an early-exit model directory)")
+    check_output_file(config.output or Path(config.model) / "early_exit_curve.json")
     measures = [name.strip() for name in config.uncertainty.split(",") if name.strip()]
     try:
         thresholds = sorted(float(value) for value in config.thresholds.split(","))

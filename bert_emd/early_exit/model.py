@@ -19,6 +19,7 @@ from bert_emd.early_exit.uncertainty import check_uncertainty, uncertainty
 from bert_emd.errors import BertEmdError
 from bert_emd.families import classifier_logits
 from bert_emd.families.steps import LayerSteps
+from bert_emd.finite import refuse_non_finite
 from bert_emd.models import load_trained_classifier
 
 SETTINGS_FILE = "early_exit.json"
@@ -107,6 +108,7 @@ class EarlyExitModel(nn.Module):
 
     # ----- saving and loading
     def save_pretrained(self, directory: str | Path, tokenizer=None, extra: dict | None = None) -> None:
+        refuse_non_finite(self, f"the early-exit model to {directory}")
         directory = Path(directory)
         self.backbone.save_pretrained(directory)
         if tokenizer is not None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import DataCollatorWithPadding, Trainer, set_seed
+from transformers import DataCollatorWithPadding, set_seed
 
 from bert_emd.data.loading import DataOptions, load_split, resolve_task, tokenize
 from bert_emd.distill.layer_loss import LayerMappingLoss
@@ -34,6 +34,7 @@ from bert_emd.options import option, resolve_config
 from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
+    GuardedTrainer,
     TrainingOptions,
     callbacks,
     check_training_options,
@@ -149,8 +150,9 @@ def train_early_exit(config: EarlyExitTrainConfig | str | dict | None = None, **
     distiller = SelfDistiller(model, config)
     train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
     collator = DataCollatorWithPadding(tokenizer)
-    trainer = Trainer(model=distiller, args=training_arguments(config, None), train_dataset=train,
-                      data_collator=collator, processing_class=tokenizer, callbacks=callbacks(config, evaluate=False))
+    trainer = GuardedTrainer(model=distiller, args=training_arguments(config, None), train_dataset=train,
+                             data_collator=collator, processing_class=tokenizer,
+                             callbacks=callbacks(config, evaluate=False))
     result, checkpoint = train_resuming(trainer, config)
     if not trainer.is_world_process_zero():
         return {}

@@ -14,8 +14,10 @@ from bert_emd.data.loading import UNLABELLED, DataOptions, expand_split, load_sp
 from bert_emd.data.tasks import TaskSpec
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.metrics import compute_metrics, loyalty
+from bert_emd.finite import NonFiniteError
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import check_output_file
 from bert_emd.runinfo import write_json
 
 
@@ -43,7 +45,13 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, description:
             batch = {key: value.to(device) for key, value in batch.items()}
             logits = forward(batch) if forward is not None else model(**batch).logits
             outputs.append(logits.float().cpu().numpy())
-    return np.concatenate(outputs)
+    logits = np.concatenate(outputs)
+    bad = ~np.isfinite(logits.reshape(len(logits), -1)).all(axis=1)
+    if bad.any():
+        raise NonFiniteError(f"the model's outputs are NaN or inf on {int(bad.sum())} of {len(logits)} examples "
+                             f"({description.lower()}, first at example {int(np.flatnonzero(bad)[0])}): its scores "
+                             "would mean nothing")
+    return logits
 
 
 def score_split(task: TaskSpec, dataset, logits: np.ndarray, split: str) -> dict[str, float]:
@@ -90,6 +98,8 @@ def evaluate(config: EvaluateConfig | str | dict | None = None, **overrides) -> 
     config = resolve_config(EvaluateConfig, config, overrides)
     if not config.model:
         raise BertEmdError("--model is required (the model directory to evaluate)")
+    if config.output:
+        check_output_file(config.output)
     model_config = load_config(config.model)
     task = resolve_task(config, model_labels=label_names_of(model_config))
     model = load_trained_classifier(config.model, task)

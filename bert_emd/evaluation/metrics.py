@@ -28,11 +28,20 @@ def compute_metrics(task: TaskSpec, logits: np.ndarray, labels: np.ndarray) -> d
         "f1": lambda: f1_score(labels, predictions, average="binary"),
         "macro_f1": lambda: f1_score(labels, predictions, average="macro"),
         "matthews_correlation": lambda: matthews_corrcoef(labels, predictions),
-        "pearson": lambda: pearsonr(predictions, labels)[0],
-        "spearman": lambda: spearmanr(predictions, labels)[0],
+        "pearson": lambda: correlation(pearsonr, predictions, labels),
+        "spearman": lambda: correlation(spearmanr, predictions, labels),
         "mse": lambda: mean_squared_error(labels, predictions),
     }
     return {name: float(scorers[name]()) for name in task.metrics}
+
+
+def correlation(method, first: np.ndarray, second: np.ndarray) -> float:
+    """Pearson or Spearman correlation; 0.0 where it is undefined (a constant side, e.g. a model that predicts
+    one value for every example), as scikit-learn's Matthews correlation does, instead of NaN."""
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if len(first) < 2 or np.ptp(first) == 0 or np.ptp(second) == 0:
+        return 0.0
+    return float(method(first, second)[0])
 
 
 def loyalty(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:
@@ -46,7 +55,7 @@ def loyalty(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.ndarr
     student_logits, teacher_logits = np.asarray(student_logits), np.asarray(teacher_logits)
     if task.is_regression:
         student, teacher = student_logits.reshape(-1), teacher_logits.reshape(-1)
-        return {"output_pearson": float(pearsonr(student, teacher)[0]),
+        return {"output_pearson": correlation(pearsonr, student, teacher),
                 "output_mse": float(np.mean((student - teacher) ** 2))}
     label = float(np.mean(student_logits.argmax(-1) == teacher_logits.argmax(-1)))
     return {"label_loyalty": label,

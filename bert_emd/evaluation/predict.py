@@ -11,6 +11,7 @@ from bert_emd.evaluation.evaluate import predict_logits
 from bert_emd.evaluation.metrics import predictions_from_logits
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
+from bert_emd.outputs import check_not_under_file, make_directory
 
 
 @dataclass
@@ -29,11 +30,12 @@ def predict(config: PredictConfig | str | dict | None = None, **overrides) -> li
     task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
     model = load_trained_classifier(config.model, task)
     tokenizer = load_tokenizer(config.model, config.max_length)
-    output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
+    splits = {split: load_split(task, config, split) for split in expand_split(task, config.split)}
+    output = Path(config.output)  # made once every split has read: a bad split or file leaves nothing behind
+    check_not_under_file(output)
+    make_directory(output)
     written = []
-    for split in expand_split(task, config.split):
-        raw = load_split(task, config, split)
+    for split, raw in splits.items():
         logits = predict_logits(model, tokenizer, tokenize(raw, tokenizer, config.max_length), config.batch_size)
         predictions = predictions_from_logits(task, logits)
         path = output / f"{task.submission_name(split)}.tsv"

@@ -64,8 +64,8 @@ class ExperimentConfig:
                                 "only, e.g. several jobs side by side; build the report later with --report-only)")
 
 
-def as_list(value, kind=str) -> list:
-    """`"a,b"` or `["a", "b"]` -> a list of ``kind``."""
+def as_list(value, kind=str, what: str = "a list option") -> list:
+    """`"a,b"` or `["a", "b"]` -> a list of ``kind``; ``what`` names the option in the error."""
     if value is None:
         return []
     if isinstance(value, (int, float)):
@@ -75,7 +75,8 @@ def as_list(value, kind=str) -> list:
         return [kind(item.strip()) if isinstance(item, str) else kind(item) for item in items
                 if not (isinstance(item, str) and not item.strip())]
     except ValueError:
-        raise BertEmdError(f"cannot read {value!r} as a list of {kind.__name__}") from None
+        kind_name = {int: "whole numbers", float: "numbers"}.get(kind, kind.__name__)
+        raise BertEmdError(f"{what}: cannot read {value!r} as a comma-separated list of {kind_name}") from None
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def check_overrides(options: dict, where: str, runner_owned: set = STUDENT_OWNED
 
 
 def build_rows(config: ExperimentConfig) -> list[Row]:
-    tasks = [get_task(name).name for name in as_list(config.tasks)]
+    tasks = [get_task(name).name for name in as_list(config.tasks, str, "--tasks")]
     if not tasks:
         raise BertEmdError("--tasks is empty")
     rows = []
@@ -118,7 +119,7 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
         if unknown:
             raise BertEmdError(f"rows[{index - 1}]: unknown key(s) {', '.join(unknown)}")
         # a row's own tasks are narrowed to --tasks, so one sitting can work on a subset of a config's table
-        named = [get_task(name).name for name in as_list(spec.get("tasks"))]
+        named = [get_task(name).name for name in as_list(spec.get("tasks"), str, f"rows[{index - 1}].tasks")]
         row_tasks = [task for task in named or tasks if task in tasks]
         if not row_tasks:
             continue
@@ -137,7 +138,8 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
             general = tuple(sorted((key, tuple(value) if isinstance(value, list) else value)
                                    for key, value in (spec["general"] or {}).items()))
         seeds, task_seeds = row_seeds(spec.get("seeds"), row_tasks, f"rows[{index - 1}].seeds")
-        for layers in as_list(spec.get("student_layers", "2"), int):
+        for layers in as_list(spec.get("student_layers", "2"), int,
+                              "--student-layers" if index == 0 else f"rows[{index - 1}].student_layers"):
             if layers < 1:
                 raise BertEmdError("student layers must be at least 1")
             for mapping in as_list(spec.get("methods", "emd")):
@@ -157,8 +159,8 @@ def row_seeds(value, tasks: list[str], where: str) -> tuple[tuple[int, ...] | No
     if not value:
         return None, ()
     if not isinstance(value, dict):
-        return tuple(as_list(value, int)), ()
-    named = {get_task(task).name: tuple(as_list(seeds, int)) for task, seeds in value.items()}
+        return tuple(as_list(value, int, where)), ()
+    named = {get_task(task).name: tuple(as_list(seeds, int, f"{where}.{task}")) for task, seeds in value.items()}
     empty = sorted(task for task, seeds in named.items() if not seeds)
     if empty:
         raise BertEmdError(f"{where}: no seeds for {', '.join(empty)}")
@@ -167,7 +169,7 @@ def row_seeds(value, tasks: list[str], where: str) -> tuple[tuple[int, ...] | No
 
 def select_rows(rows: list[Row], only) -> list[Row]:
     """The rows named by --only (every row when it is not given)."""
-    names = as_list(only)
+    names = as_list(only, str, "--only")
     if not names:
         return rows
     known = [row.name for row in rows]
@@ -204,6 +206,6 @@ def check_experiment(config: ExperimentConfig) -> list[Row]:
         check_grid(task_setting(config, task, "teacher_grid"), f"task_settings.{task}.teacher_grid", TEACHER_OWNED,
                    finetune_options())
         check_overrides(task_setting(config, task, "distill", {}), f"task_settings.{task}.distill")
-    if not as_list(config.seeds, int):
+    if not as_list(config.seeds, int, "--seeds"):
         raise BertEmdError("--seeds is empty")
     return build_rows(config)

@@ -34,7 +34,7 @@ class Experiment:
     def __init__(self, config: ExperimentConfig):
         self.config = config
         self.rows = check_experiment(config)
-        self.tasks = [get_task(name).name for name in as_list(config.tasks)]
+        self.tasks = [get_task(name).name for name in as_list(config.tasks, str, "--tasks")]
         self.selected = select_rows(self.rows, config.only)  # the rows to train this time
         self.work = Path(config.work_dir) / config.name
         self.results = Path(config.results_dir) / config.name
@@ -46,7 +46,7 @@ class Experiment:
             return list(own[task])
         if row is not None and row.seeds:
             return list(row.seeds)
-        return as_list(task_setting(self.config, task, "seeds") or self.config.seeds, int)
+        return as_list(task_setting(self.config, task, "seeds") or self.config.seeds, int, "--seeds")
 
     def student_runs(self) -> list[tuple[str, Row, int]]:
         """Every (task, row, seed) of the selected rows, first seeds first: a partial run still gives a whole

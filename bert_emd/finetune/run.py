@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transformers import DataCollatorWithPadding, Trainer, set_seed
+from transformers import DataCollatorWithPadding, set_seed
 
 from bert_emd.data.loading import DataOptions, load_split, resolve_task, tokenize
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
@@ -14,6 +14,7 @@ from bert_emd.options import option, resolve_config
 from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 from bert_emd.training import (
+    GuardedTrainer,
     TrainingOptions,
     callbacks,
     check_training_options,
@@ -42,7 +43,7 @@ def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> 
     set_seed(config.seed)
     model = load_classifier_for_task(config.model, task)
 
-    trainer = Trainer(
+    trainer = GuardedTrainer(
         model=model,
         args=training_arguments(config, task.main_metric if eval_raw is not None else None),
         train_dataset=tokenize(train_raw, tokenizer, config.max_length, "Tokenising train"),

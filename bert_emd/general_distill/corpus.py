@@ -8,6 +8,7 @@ left over at the end of each block of 1,000 lines is dropped. The Trainer shuffl
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import datasets
@@ -30,11 +31,17 @@ def text_lines(files: list[str], extra_texts: list[str]) -> datasets.Dataset:
 def _text_lines(files: list[str], extra_texts: list[str]) -> datasets.Dataset:
     parts = []
     for name in files:
-        if not Path(name).is_file():
-            raise BertEmdError(f"corpus file not found: {name}")
+        check_text_file(Path(name))
     if files:
-        parts.append(datasets.load_dataset("text", data_files=[str(Path(name).resolve()) for name in files],
-                                           split="train"))
+        try:
+            parts.append(datasets.load_dataset("text", data_files=[str(Path(name).resolve()) for name in files],
+                                               split="train"))
+        except Exception as error:  # datasets' generation errors carry the cause further down the chain
+            cause = error
+            while cause.__cause__ is not None or cause.__context__ is not None:
+                cause = cause.__cause__ or cause.__context__
+            message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            raise BertEmdError(f"cannot read the corpus ({', '.join(files)}): {message}") from None
     if extra_texts:
         parts.append(datasets.Dataset.from_dict({"text": list(extra_texts)}))
     if not parts:
@@ -44,6 +51,23 @@ def _text_lines(files: list[str], extra_texts: list[str]) -> datasets.Dataset:
     if len(lines) == 0:
         raise BertEmdError("the corpus has no text (every line is empty)")
     return lines
+
+
+def check_text_file(path: Path, sample: int = 1 << 20) -> None:
+    """A corpus file must exist and be UTF-8 text (its first megabyte is checked: no NUL bytes, valid UTF-8)."""
+    if not path.is_file():
+        raise BertEmdError(f"corpus file not found: {path}")
+    if path.stat().st_size == 0:
+        raise BertEmdError(f"corpus file {path} is empty")
+    with path.open("rb") as handle:
+        head = handle.read(sample)
+    if b"\x00" in head:
+        raise BertEmdError(f"corpus file {path} is not text (it holds binary data); give plain UTF-8 text, one "
+                           "passage per line")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < sample)
+    except UnicodeDecodeError as error:
+        raise BertEmdError(f"corpus file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
 def pack(lines: datasets.Dataset, tokenizer, max_length: int) -> datasets.Dataset:

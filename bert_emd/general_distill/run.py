@@ -22,6 +22,7 @@ from bert_emd.distill.run import check_pair, distill_state, parameter_count
 from bert_emd.distill.student import build_student
 from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore_history
 from bert_emd.errors import BertEmdError
+from bert_emd.finite import refuse_non_finite
 from bert_emd.general_distill.config import GeneralDistillConfig
 from bert_emd.general_distill.corpus import pack, text_lines
 from bert_emd.models import load_config, load_pretrained, load_tokenizer
@@ -95,6 +96,7 @@ def general_distill(config: GeneralDistillConfig | str | dict | None = None, **o
     remove_checkpoints(config)
 
     output = config.output
+    refuse_non_finite(student.base_model, f"the general student to {output}")
     # the saved config must not name a training-only attention function
     student.set_attn_implementation(saving_attention(student))
     student.base_model.save_pretrained(output)

@@ -39,6 +39,16 @@ def nonzero_weights(module: nn.Linear) -> int:
     return int(torch.count_nonzero(module.weight).item())
 
 
+def detach_pruned_weights(model: nn.Module) -> None:
+    """Recompute every pruned ``weight`` outside autograd. After a training step it is the product the last
+    forward made, a tensor in a graph, which ``copy.deepcopy`` refuses (a model saved with no evaluation
+    between training and saving)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if hasattr(module, "weight_mask") and hasattr(module, "weight_orig"):
+                module.weight = module.weight_orig * module.weight_mask
+
+
 def make_permanent(model: nn.Module) -> None:
     for module in model.modules():
         unprune(module)

@@ -20,8 +20,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from bert_emd.errors import BertEmdError
+from bert_emd.finite import refuse_non_finite
 from bert_emd.hybrid.lowrank import LowRankLinear, as_dense, replace_module
-from bert_emd.hybrid.pruning import make_permanent
+from bert_emd.hybrid.pruning import detach_pruned_weights, make_permanent
 
 MANIFEST = "hybrid.json"
 WEIGHTS = "hybrid.safetensors"
@@ -37,9 +38,11 @@ def save_hybrid(model: nn.Module, directory: str | Path, tokenizer=None, sparse_
     """Write ``model`` (pruning made permanent on a copy) to ``directory``; weights with at least
     ``sparse_min`` zeros are stored sparse."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    detach_pruned_weights(model)
     model = copy.deepcopy(model)
     make_permanent(model)
+    refuse_non_finite(model, f"the hybrid model to {directory}")
+    directory.mkdir(parents=True, exist_ok=True)
     factorised = {name: module.rank for name, module in model.named_modules() if isinstance(module, LowRankLinear)}
     tensors, sparse = {}, {}
     for name, tensor in model.state_dict().items():
@@ -66,6 +69,7 @@ def save_dense_copy(model: nn.Module, directory: str | Path, tokenizer=None) -> 
     zeros): what plain ``AutoModelForSequenceClassification.from_pretrained`` loads. As large as the teacher;
     the compact form beside it is what holds the size gain."""
     directory = Path(directory)
+    detach_pruned_weights(model)
     model = copy.deepcopy(model)
     make_permanent(model)
     for name, module in list(model.named_modules()):
@@ -77,6 +81,7 @@ def save_dense_copy(model: nn.Module, directory: str | Path, tokenizer=None) -> 
                 if bias is not None:
                     dense.bias.copy_(bias)
             replace_module(model, name, dense)
+    refuse_non_finite(model, f"the dense copy to {directory}")
     model.save_pretrained(directory)
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)

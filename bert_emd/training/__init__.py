@@ -1,25 +1,32 @@
 """Training options shared by every command that trains, mapped onto transformers' ``Trainer``.
 
 The Trainer provides mixed precision, gradient accumulation, DDP under ``torchrun``, checkpoints,
-resume, best-model selection, early stopping, TensorBoard logs and progress bars; this module only
-fills in its arguments from our options and finds the checkpoint to resume from.
+resume, best-model selection, early stopping, TensorBoard logs and progress bars; this package fills in
+its arguments from our options (here), stops a diverging run at its first non-finite step (``guard``),
+keeps only complete checkpoints to resume from (``checkpoints``) and never saves non-finite weights
+(``trainer.GuardedTrainer``).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from bert_emd.errors import BertEmdError
+from bert_emd.finite import NonFiniteError, describe_non_finite
 from bert_emd.options import option
+from bert_emd.training.checkpoints import MarkCompleteCheckpoints, newest_complete_checkpoint, remove_all
+from bert_emd.training.guard import NonFiniteGuard
+from bert_emd.training.trainer import GuardedTrainer
+
+__all__ = ["GuardedTrainer", "TrainingOptions", "callbacks", "check_training_options", "dev_history",
+           "remove_checkpoints", "train_resuming", "training_arguments"]
 
 
 @dataclass
@@ -94,7 +101,7 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
         metric_for_best_model=main_metric,
         greater_is_better=True if evaluate else None,
         logging_steps=options.logging_steps,
-        logging_nan_inf_filter=False,  # else a NaN step loss is logged as finite and StopOnNonFiniteLoss misses it
+        logging_nan_inf_filter=False,  # else a NaN step loss is logged as finite (the guard checks both)
         report_to=["tensorboard"],
         disable_tqdm=False,
         dataloader_num_workers=0,
@@ -131,72 +138,62 @@ class SaveEverySteps(TrainerCallback):
         return control
 
 
-class StopOnNonFiniteLoss(TrainerCallback):
-    """Stops training at the first logged loss, loss term or gradient norm that is NaN or infinite;
-    ``raise_if_diverged`` turns that into an error after ``trainer.train`` returns, before anything is
-    saved as finished."""
-
-    def __init__(self):
-        self.failure: str | None = None
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.failure is not None or not logs:
-            return control
-        # fp16's loss scaler meets infinite gradients on purpose (it skips those steps): only the loss counts there
-        watched = ("loss",) if args.fp16 else ("loss", "grad_norm")
-        bad = [name for name, value in logs.items() if (name in watched or name.startswith("loss_"))
-               and isinstance(value, (int, float)) and not math.isfinite(value)]
-        if bad:
-            terms = [name for name in bad if name.startswith("loss_")] or bad
-            self.failure = f"the training loss or gradient became non-finite by step {state.global_step} " \
-                           f"({', '.join(terms)})"
-            control.should_training_stop = True
-            control.should_save = False
-        return control
-
-
-def raise_if_diverged(trainer, options: TrainingOptions) -> None:
-    """After ``trainer.train``: a run stopped by a non-finite loss removes its checkpoints (resuming would
-    start from diverged weights) and stops with one line; nothing is saved as a finished model."""
-    for callback in trainer.callback_handler.callbacks:
-        if isinstance(callback, StopOnNonFiniteLoss) and callback.failure:
-            for checkpoint in Path(options.output).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
-                shutil.rmtree(checkpoint, ignore_errors=True)
-            raise BertEmdError(f"{callback.failure}; nothing was saved (try a lower --learning-rate)")
-
 
 def callbacks(options: TrainingOptions, evaluate: bool = True) -> list:
-    """Divergence stop, mid-epoch checkpoints; early stopping when the run evaluates."""
-    chosen: list = [StopOnNonFiniteLoss(), SaveEverySteps(options.save_steps)]
+    """Mid-epoch checkpoints, early stopping when the run evaluates, then the divergence stop (after the callbacks
+    that ask for saves, so that it can cancel them) and the complete-checkpoint marker (last: it records the
+    files the others wrote)."""
+    chosen: list = [SaveEverySteps(options.save_steps)]
     if options.early_stopping_patience and evaluate:
         chosen.append(EarlyStoppingCallback(early_stopping_patience=options.early_stopping_patience))
-    return chosen
+    return [*chosen, NonFiniteGuard(), MarkCompleteCheckpoints()]
 
 
 def checkpoint_to_resume(options: TrainingOptions) -> str | None:
-    """The last ``checkpoint-N`` of an interrupted run in the output directory, if resuming."""
+    """The newest complete ``checkpoint-N`` of an interrupted run in the output directory, if resuming."""
     output = Path(options.output)
     if not options.resume or not output.is_dir():
         return None
-    return get_last_checkpoint(str(output))
+    found = newest_complete_checkpoint(output)
+    return str(found) if found else None
 
 
 def remove_checkpoints(options: TrainingOptions) -> None:
-    if options.keep_checkpoints:
-        return
-    for checkpoint in Path(options.output).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
-        shutil.rmtree(checkpoint, ignore_errors=True)
+    if not options.keep_checkpoints:
+        remove_all(Path(options.output))
 
 
 def train_resuming(trainer, options: TrainingOptions, restore=None):
-    """``trainer.train`` from the last checkpoint of an interrupted run (``restore(checkpoint)`` first brings
-    back state kept outside the Trainer); stops with one line if the run diverged. Returns the train output
-    and the checkpoint resumed from (or None)."""
+    """``trainer.train`` from the newest complete checkpoint of an interrupted run (``restore(checkpoint)``
+    first brings back state kept outside the Trainer). A run whose loss became non-finite, or whose trained
+    weights are, stops with one line; its checkpoints are removed (resuming would start from diverged weights)
+    and nothing is saved. Returns the train output and the checkpoint resumed from (or None)."""
     checkpoint = checkpoint_to_resume(options)
     if checkpoint:
         print(f"resuming from {checkpoint}")
         if restore is not None:
             restore(checkpoint)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    raise_if_diverged(trainer, options)
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        failure = diverged(trainer, result)
+    except NonFiniteError as error:  # a save refused by GuardedTrainer._save
+        failure = str(error)
+    if failure:
+        remove_all(Path(options.output))
+        raise NonFiniteError(failure if "nothing was saved" in failure else
+                             f"{failure}; nothing was saved (try a lower --learning-rate)")
     return result, checkpoint
+
+
+def diverged(trainer, result) -> str | None:
+    """Why a finished ``trainer.train`` must not be saved: a non-finite step loss or gradient, a non-finite mean
+    training loss, or non-finite trained weights (a NaN that appeared after the last check)."""
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, NonFiniteGuard) and callback.failure:
+            return callback.failure
+    weights = describe_non_finite(trainer.model)
+    if weights:
+        return f"the trained weights are non-finite after step {trainer.state.global_step} ({weights})"
+    if result.training_loss is not None and not math.isfinite(result.training_loss):
+        return f"the mean training loss is {result.training_loss} after step {trainer.state.global_step}"
+    return None

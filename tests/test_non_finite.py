@@ -1,0 +1,203 @@
+"""No command exits 0 with a non-finite model: the divergence stop at the first bad step whatever the logging
+interval, the check of the trained weights, the guard in front of every save, and resume from complete
+checkpoints only (a write cut short by Ctrl-C, a truncated file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import Trainer, TrainerCallback
+
+from bert_emd.training import GuardedTrainer
+from tests.test_bad_input import run_cli
+
+TRAINING = ["--max-train-samples", "32", "--batch-size", "4", "--epochs", "1"]  # 8 optimiser steps
+GLUE = ["--task", "sst2", "--data-dir", "{glue}", "--max-eval-samples", "8"]
+COMMANDS = {
+    "finetune": ["finetune", "--model", "{teacher}", *GLUE],
+    "distill": ["distill", "--teacher", "{teacher}", "--student-layers", "2", *GLUE],
+    "distill-two-stage": ["distill", "--teacher", "{teacher}", "--student-layers", "2", *GLUE, "--schedule",
+                          "two-stage", "--intermediate-epochs", "1", "--prediction-epochs", "1"],
+    "general-distill": ["general-distill", "--teacher", "{encoder}", "--corpus", "{corpus}", "--student-layers", "2",
+                        "--max-length", "16"],
+    "early-exit": ["early-exit", "train", "--teacher", "{teacher}", *GLUE],
+    "hybrid": ["hybrid", "--teacher", "{teacher}", *GLUE, "--target-ratio", "2", "--steps", "1"],
+}
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory, tiny_teacher, tiny_bert, glue_dir):
+    root = tmp_path_factory.mktemp("non_finite")
+    corpus = root / "corpus.txt"
+    corpus.write_text("A line of plain text for the general stage, long enough to pack.\n" * 12)
+    return {"teacher": str(tiny_teacher), "encoder": str(tiny_bert), "glue": str(glue_dir), "corpus": str(corpus)}
+
+
+def argv(command: str, places: dict, output: Path, *extra: str) -> list[str]:
+    return [part.format(**places) for part in COMMANDS[command]] + [*TRAINING, "--output", str(output), *extra]
+
+
+def with_callbacks(monkeypatch, *extra: TrainerCallback) -> None:
+    """Every Trainer a command makes gets ``extra`` after its own callbacks (as a user's callback would be)."""
+    original = GuardedTrainer.__init__
+
+    def init(self, *args, **kwargs):
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), *extra]
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GuardedTrainer, "__init__", init)
+
+
+def first_trained_parameter(model) -> torch.nn.Parameter:
+    return next(parameter for parameter in model.parameters() if parameter.requires_grad)
+
+
+class PoisonAtStep(TrainerCallback):
+    """Makes a trained weight infinite before optimiser step ``step`` (its loss is then NaN)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step + 1 == self.step:
+            with torch.no_grad():
+                first_trained_parameter(model).fill_(float("inf"))
+
+
+class PoisonAtTheEnd(TrainerCallback):
+    """A NaN in a trained weight after the last step, after the best model was restored: just before saving."""
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        with torch.no_grad():
+            first_trained_parameter(model).view(-1)[0] = float("nan")
+
+
+def assert_stopped(code: int, err: str, command: str, *fragments: str) -> str:
+    assert code == 2, err[-2000:]
+    assert "Traceback" not in err and "result_code_string" not in err  # no solver noise before the line
+    last = err.splitlines()[-1]
+    assert last.startswith(f"bert-emd {command.split('-two')[0].replace('early-exit', 'early-exit train')}: error: ")
+    for fragment in fragments:
+        assert fragment in last, last
+    return last
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_short_diverging_run_stops_below_the_logging_interval(capsys, places, tmp_path, command):
+    """The case that once exited 0: 8 steps, a learning rate of 1e4, logging every 50 steps."""
+    output = tmp_path / "out"
+    code, err = run_cli(capsys, *argv(command, places, output, "--learning-rate", "10000", "--warmup", "0"))
+    assert_stopped(code, err, command, "the training loss became non-finite at step", "nothing was saved")
+    assert not output.exists()  # no model, no results, no checkpoints, no finished-run record
+
+
+@pytest.mark.parametrize("command", ["finetune", "distill", "early-exit", "hybrid"])
+def test_a_nan_after_the_last_logging_step_is_caught(capsys, places, tmp_path, monkeypatch, command):
+    with_callbacks(monkeypatch, PoisonAtStep(7))
+    output = tmp_path / "out"
+    code, err = run_cli(capsys, *argv(command, places, output, "--logging-steps", "3", "--save-steps", "3"))
+    assert_stopped(code, err, command, "the training loss became non-finite at step 7", "nothing was saved")
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_nan_in_the_weights_before_saving_is_caught(capsys, places, tmp_path, monkeypatch, command):
+    with_callbacks(monkeypatch, PoisonAtTheEnd())
+    output = tmp_path / "out"
+    code, err = run_cli(capsys, *argv(command, places, output))
+    assert_stopped(code, err, command, "the trained weights are non-finite after step", "nothing was saved")
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_the_save_guard_alone_refuses_a_non_finite_model(capsys, places, tmp_path, monkeypatch, command):
+    """With the check after training switched off, each command's own save still refuses the poisoned model."""
+    import bert_emd.training
+
+    monkeypatch.setattr(bert_emd.training, "diverged", lambda trainer, result: None)
+    with_callbacks(monkeypatch, PoisonAtTheEnd())
+    output = tmp_path / "out"
+    parts = argv(command, places, output)
+    if command in ("early-exit", "hybrid"):  # they score the model before saving it: no dev set here, so the save
+        train = tmp_path / "train.csv"        # is what meets the NaN
+        train.write_text("text,label\n" + "".join(f"a fine film {i},1\na dull film {i},0\n" for i in range(16)))
+        own = {"early-exit": ["early-exit", "train"], "hybrid": ["hybrid", "--target-ratio", "2", "--steps", "1"]}
+        parts = [*own[command], "--teacher", places["teacher"], "--train-file", str(train), *TRAINING, "--output",
+                 str(output)]
+    code, err = run_cli(capsys, *parts)
+    assert_stopped(code, err, command, "refusing to save", "NaN or inf in 1 of", "nothing was saved")
+    assert not output.exists()
+
+
+def interrupt_checkpoint_write(step: int):
+    """Ctrl-C while ``checkpoint-N`` is being written: after its weights and optimiser, before its trainer state."""
+    original = Trainer._save_rng_state
+
+    def save_rng_state(trainer, output_dir):
+        if output_dir.endswith(f"checkpoint-{step}"):
+            raise KeyboardInterrupt
+        return original(trainer, output_dir)
+
+    return save_rng_state
+
+
+class InterruptAfterSave(TrainerCallback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def student_weights(output: Path) -> dict:
+    return load_file(output / "model.safetensors")
+
+
+@pytest.mark.parametrize("command", ["distill", "finetune"])
+def test_ctrl_c_during_a_checkpoint_write_resumes_from_the_previous_one(capsys, places, tmp_path, monkeypatch,
+                                                                       command):
+    extra = ("--save-steps", "3", "--eval-batch-size", "8")
+    assert run_cli(capsys, *argv(command, places, tmp_path / "straight", *extra))[0] == 0
+
+    output = tmp_path / "resumed"
+    monkeypatch.setattr(Trainer, "_save_rng_state", interrupt_checkpoint_write(6))
+    code, err = run_cli(capsys, *argv(command, places, output, *extra))
+    assert code == 130, err[-2000:]
+    assert (output / "checkpoint-6").is_dir() and not (output / "checkpoint-6" / "trainer_state.json").exists()
+    monkeypatch.undo()
+
+    code, err = run_cli(capsys, *argv(command, places, output, *extra))
+    assert code == 0, err[-2000:]
+    assert "checkpoint-6 is incomplete: its write was interrupted; removed" in err
+    straight, resumed = student_weights(tmp_path / "straight"), student_weights(output)
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "trainer_state.json", "optimizer.pt"])
+def test_a_truncated_checkpoint_is_skipped_for_the_previous_complete_one(capsys, places, tmp_path, monkeypatch,
+                                                                         damaged):
+    extra = ("--save-steps", "3", "--eval-batch-size", "8")
+    assert run_cli(capsys, *argv("distill", places, tmp_path / "straight", *extra))[0] == 0
+
+    output = tmp_path / "resumed"
+    with_callbacks(monkeypatch, InterruptAfterSave(6))
+    assert run_cli(capsys, *argv("distill", places, output, *extra))[0] == 130
+    monkeypatch.undo()
+    target = output / "checkpoint-6" / damaged
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+
+    code, err = run_cli(capsys, *argv("distill", places, output, *extra))
+    assert code == 0, err[-2000:]
+    assert f"checkpoint-6 is damaged: {damaged} has" in err
+    results = json.loads((output / "eval_results.json").read_text())
+    assert results["train"]["joint"]["resumed_from"].endswith("checkpoint-3")
+    straight, resumed = student_weights(tmp_path / "straight"), student_weights(output)
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=1e-5, atol=1e-6)
