@@ -35,6 +35,7 @@ def tiny_mlm(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/glue")
+    parser.add_argument("--glove-pairs", type=int, default=None, help="MRPC pairs for the GloVe path (default: all)")
     parser.add_argument("--mlm-pairs", type=int, default=200, help="MRPC pairs for the masked-LM path")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="folder for the JSON record")
@@ -47,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         runs["glove"] = bert_emd.augment(task="mrpc", data_dir=args.data_dir, output=str(scratch / "glove.jsonl"),
-                                         num_augmented=30)
+                                         num_augmented=30, max_train_samples=args.glove_pairs)
         runs["tiny_mlm"] = bert_emd.augment(task="mrpc", data_dir=args.data_dir, output=str(scratch / "mlm.jsonl"),
                                             num_augmented=30, max_train_samples=args.mlm_pairs,
                                             mlm=str(tiny_mlm(scratch / "tiny_mlm")))
@@ -57,7 +58,8 @@ def main() -> None:
     for name, run in summary.items():
         print(f"{name:9s} {run['originals']:5d} pairs -> {run['written']:7d} examples in {run['seconds']:6.1f} s: "
               f"{run['sentences_per_second']:8.0f} sentences/s")
-    print(f"MRPC GloVe-only, N = 30: {summary['glove']['seconds']:.1f} s (goal < 120 s)")
+    print(f"MRPC GloVe-only, N = 30, {summary['glove']['originals']} pairs: {summary['glove']['seconds']:.1f} s (goal "
+          "for all 3,668: < 120 s)")
     if args.output:
         path = write_json(Path(args.output) / "augment_rate.json", {
             "command": " ".join(sys.argv), "threads": args.threads, "runs": summary, "versions": package_versions()})

@@ -488,7 +488,7 @@ def test_a_diverging_run_stops_with_one_line_and_saves_nothing(capsys, tiny_teac
     # training had begun, so its progress bars stand above; the error is the last line, alone
     assert code == 2 and "Traceback" not in err
     last = err.splitlines()[-1]
-    assert last.startswith(f"bert-emd {command}: error: the training loss or gradient became non-finite by step")
+    assert last.startswith(f"bert-emd {command}: error: the training loss became non-finite at step")
     assert "nothing was saved" in last
     assert not (output / "model.safetensors").exists() and not (output / "eval_results.json").exists()
     assert not list(output.glob("checkpoint-*"))  # a re-run must not resume from diverged weights

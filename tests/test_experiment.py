@@ -138,7 +138,7 @@ def test_teacher_trained_with_other_settings_is_refused(finished):
     ({"distill": {"mapping": "skip"}}, "mapping are set by the experiment runner"),
     ({"teacher": {"task": "rte"}}, "task are set by the experiment runner"),
     ({"task_settings": {"mrpc": {"epochs": 2}}}, "task_settings.mrpc: unknown key"),
-    ({"seeds": "one"}, "as a list of int"),
+    ({"seeds": "one"}, "--seeds: cannot read 'one' as a comma-separated list of whole numbers"),
     ({"rows": [{"methods": ["emd", "skip"], "student_layers": 2}]}, "emd-L2, skip-L2 appear twice"),
     ({"rows": [{"methods": ["emd"], "label": "aug", "augment": {"output": "x.jsonl"}}]},
      "output are set by the experiment runner"),

@@ -118,8 +118,9 @@ def test_interrupted_finetune_resumes_to_the_same_model(tiny_bert, glue_dir, tmp
 
     resumed = tmp_path / "resumed"
     from bert_emd.finetune import run as run_module
+    from bert_emd.training import callbacks as real_callbacks
 
-    monkeypatch.setattr(run_module, "callbacks", lambda config: [InterruptAfterFirstSave()])
+    monkeypatch.setattr(run_module, "callbacks", lambda config: real_callbacks(config) + [InterruptAfterFirstSave()])
     with pytest.raises(KeyboardInterrupt):
         bert_emd.finetune(output=str(resumed), **settings)
     assert [p.name for p in resumed.glob("checkpoint-*")] == ["checkpoint-3"]

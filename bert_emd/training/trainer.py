@@ -10,6 +10,15 @@ from bert_emd.training.guard import NonFiniteGuard
 
 
 class GuardedTrainer(Trainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # a command that builds its own callback list still gets both guards, last
+        from bert_emd.training.checkpoints import MarkCompleteCheckpoints
+
+        for needed in (NonFiniteGuard, MarkCompleteCheckpoints):
+            if not any(isinstance(callback, needed) for callback in self.callback_handler.callbacks):
+                self.add_callback(needed())
+
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
         guard = self._non_finite_guard()
