@@ -5,6 +5,7 @@ from bert_emd import quiet
 quiet.install()  # before transformers is imported below
 
 from bert_emd.augment import AugmentConfig, augment  # noqa: E402
+from bert_emd.compress import CompressConfig, compress  # noqa: E402
 from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize  # noqa: E402
 from bert_emd.distill import DistillConfig, distill  # noqa: E402
 from bert_emd.early_exit import EarlyExitModel, evaluate_early_exit, train_early_exit  # noqa: E402
@@ -17,7 +18,8 @@ from bert_emd.hybrid import HybridConfig, hybrid  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["AugmentConfig", "BenchmarkConfig", "BertEmdError", "DistillConfig", "EarlyExitModel", "EvaluateConfig",
-           "ExperimentConfig", "ExportConfig", "FinetuneConfig", "GeneralDistillConfig", "HybridConfig",
-           "PredictConfig", "QuantizeConfig", "augment", "benchmark", "distill", "evaluate", "evaluate_early_exit",
-           "experiment", "export", "finetune", "general_distill", "hybrid", "predict", "quantize", "train_early_exit"]
+__all__ = ["AugmentConfig", "BenchmarkConfig", "BertEmdError", "CompressConfig", "DistillConfig", "EarlyExitModel",
+           "EvaluateConfig", "ExperimentConfig", "ExportConfig", "FinetuneConfig", "GeneralDistillConfig",
+           "HybridConfig", "PredictConfig", "QuantizeConfig", "augment", "benchmark", "compress", "distill",
+           "evaluate", "evaluate_early_exit", "experiment", "export", "finetune", "general_distill", "hybrid",
+           "predict", "quantize", "train_early_exit"]

@@ -12,6 +12,7 @@ from bert_emd.options import add_options, build_config, load_config_file
 
 def _commands() -> dict[str, tuple[type, Callable, str]]:
     from bert_emd.augment import AugmentConfig, augment
+    from bert_emd.compress import CompressConfig, compress
     from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize
     from bert_emd.distill import DistillConfig, distill
     from bert_emd.early_exit import EarlyExitEvalConfig, EarlyExitTrainConfig, evaluate_early_exit, train_early_exit
@@ -22,6 +23,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
     from bert_emd.hybrid import HybridConfig, hybrid
 
     return {
+        "compress": (CompressConfig, compress, "one step from a fine-tuned model to a deployable student: the depth "
+                     "chosen from measured speed, augmentation, distillation, export, and a report"),
         "finetune": (FinetuneConfig, finetune, "fine-tune a teacher (any HF encoder) on a task"),
         "augment": (AugmentConfig, augment, "TinyBERT-style augmented training data (word replacement by word "
                     "vectors or a masked LM); labels copied from the originals"),

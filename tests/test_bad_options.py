@@ -35,6 +35,7 @@ AU = ["augment", *DATA, "--max-train-samples", "4", "--output", "{out}/aug.jsonl
 EV = ["evaluate", "--model", TEACHER, *DATA, "--max-eval-samples", "8"]
 PR = ["predict", "--model", TEACHER, *DATA, "--max-eval-samples", "8", "--output", "{out}/p.tsv"]
 CU = ["early-exit", "evaluate", "--model", TEACHER, *DATA, "--max-eval-samples", "8"]
+CO = ["compress", "--teacher", TEACHER, *DATA, "--output", "{out}"]
 XP = ["experiment", "--teacher-model", TEACHER, "--data-dir", GLUE, "--work-dir", "{out}/w", "--results-dir",
       "{out}/r", "--tasks", "rte", "--dry-run"]
 
@@ -140,6 +141,17 @@ CASES = [
     (AU + ["--candidates", "0"], "--candidates must be >= 1"),
     (AU + ["--num-augmented", "0"], "--num-augmented must be >= 1"),
     (AU + ["--vocabulary-size", "0"], "--vocabulary-size must be >= 1"),
+    # compress
+    (CO + ["--target-speedup", "1"], "--target-speedup must be > 1 (got 1.0)"),
+    (CO + ["--target-latency-ms", "0"], "--target-latency-ms must be > 0"),
+    (CO, "give the speed target"),
+    (CO + ["--target-speedup", "2", "--accuracy-budget", "-0.5"], "--accuracy-budget must be >= 0"),
+    (CO + ["--target-speedup", "2", "--batch-size-deploy", "0"], "--batch-size-deploy must be >= 1"),
+    (CO + ["--target-speedup", "2", "--num-augmented", "0"], "--num-augmented must be >= 1"),
+    (["compress", "--teacher", "{encoder}", *DATA, "--target-speedup", "2", "--output", "{out}"],
+     "has no sequence-classification head"),
+    (["compress", "--teacher", TEACHER, "--train-file", "{two_class}", "--target-speedup", "2", "--output", "{out}"],
+     "give a dev set"),
     # experiment
     (XP + ["--threads", "0"], "--threads must be >= 1"),
     (XP + ["--latency-repeats", "0"], "--latency-repeats must be >= 1"),

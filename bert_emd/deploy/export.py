@@ -112,8 +112,9 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     path = output / "model.onnx"
     try:
-        torch.onnx.export(LogitsOnly(model), (), str(path), kwargs={name: example[name] for name in input_names},
-                          input_names=input_names, output_names=["logits"], opset_version=config.opset,
+        torch.onnx.export(LogitsOnly(model).eval(), (), str(path),
+                          kwargs={name: example[name] for name in input_names}, input_names=input_names,
+                          verbose=False, output_names=["logits"], opset_version=config.opset,
                           dynamo=True, dynamic_shapes={name: {0: batch, 1: sequence} for name in input_names},
                           external_data=False)  # one self-contained file (ONNX allows that up to 2 GB)
     except Exception as error:  # the exporter's own error, shortened to its first line

@@ -1,0 +1,80 @@
+"""`compress --dry-run`: the time each stage would take, from training steps timed here on this machine."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from bert_emd.compress import recipe
+
+
+def seconds_per_step(model_step, repeats: int = 3) -> float:
+    model_step()  # the first step pays for allocation
+    started = time.perf_counter()
+    for _ in range(repeats):
+        model_step()
+    return (time.perf_counter() - started) / repeats
+
+
+def _batch(vocab_size: int, batch_size: int, length: int) -> dict:
+    generator = torch.Generator().manual_seed(0)
+    return {"input_ids": torch.randint(5, vocab_size, (batch_size, length), generator=generator),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
+
+
+def planned_seconds(config, task, teacher: str, layers: int, train_examples: int, augmenting: bool) -> dict:
+    """stage -> estimated seconds (None where no estimate is made); teacher and distillation steps timed on
+    random tokens of the training length and batch size."""
+    from bert_emd.distill import DistillConfig
+    from bert_emd.distill.attention import resolve_attention
+    from bert_emd.distill.distiller import Distiller
+    from bert_emd.distill.student import build_student
+    from bert_emd.models import load_classifier_for_task, load_config, load_trained_classifier
+
+    torch.set_num_threads(config.threads)
+    estimate: dict = {"shape": 0.0}
+    settings = recipe.distill_settings(task.name)
+    attention, path = resolve_attention(settings["attention"], "auto", config.method != "none",
+                                        load_config(config.model or teacher))
+    kwargs = {} if attention is None else {"attn_implementation": attention}
+    model = load_classifier_for_task(config.model, task, **kwargs) if config.model else \
+        load_trained_classifier(teacher, task, role="teacher", **kwargs)
+    if config.model:
+        settings = recipe.teacher_settings(task.name)
+        batch = _batch(model.config.vocab_size, settings["batch_size"], settings["max_length"])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        labels = torch.zeros(settings["batch_size"], dtype=torch.float if task.is_regression else torch.long)
+
+        def teacher_step():
+            model.train()
+            model(**batch, labels=labels).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+        steps = math.ceil(train_examples / settings["batch_size"]) * settings["epochs"]
+        estimate["teacher"] = seconds_per_step(teacher_step) * steps
+    student = build_student(model, "teacher", layers, attn_implementation=attention or "eager")
+    distiller = Distiller(model, student, DistillConfig(mapping=config.method, attention_distance=path if path != "none"
+                                                        else "auto", **{
+        key: value for key, value in settings.items()
+        if key in ("beta", "emd_temperature", "weight_norm", "attention", "alpha", "theta", "kd_temperature")}))
+    distiller.train()
+    batch = _batch(model.config.vocab_size, config.batch_size, config.max_length)
+    optimizer = torch.optim.AdamW([p for p in distiller.parameters() if p.requires_grad], lr=1e-5)
+
+    def distill_step():
+        distiller(**batch)["loss"].backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    examples = train_examples * (1 + config.num_augmented) if augmenting else train_examples
+    epochs = config.epochs if config.epochs is not None else (1.0 if augmenting else 3.0)
+    steps = math.ceil(examples / config.batch_size) * epochs
+    estimate["distill"] = seconds_per_step(distill_step) * steps
+    if augmenting:
+        estimate["augment"] = None
+    estimate["deploy"] = None
+    estimate["report"] = None
+    return estimate

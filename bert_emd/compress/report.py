@@ -1,0 +1,336 @@
+"""Stage 6 of compress: teacher, student and the exported student timed in turn in one run; report.json,
+report.md, a self-contained report.html (plots embedded as PNG data, no network) and a Hugging Face model card."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import statistics
+from pathlib import Path
+
+from bert_emd.compress.shapes import BENCHMARK_BACKEND
+from bert_emd.experiment.table import percent_rounded_down
+from bert_emd.runinfo import package_versions, read_json, write_json
+
+
+def measure_final(config, teacher: str, student: Path, backend: str, deployed: dict) -> dict:
+    """p50 / p90 per model and backend at the deployment shape: `bert-emd benchmark` of teacher and student, on
+    PyTorch fp32 and the backend (it exports the student as the deploy stage did)."""
+    from bert_emd.deploy.benchmark import benchmark
+
+    backends = list(dict.fromkeys(["torch-fp32", BENCHMARK_BACKEND[backend]]))
+    measured = benchmark(model=[teacher, str(student)], batch_sizes=str(config.batch_size_deploy),
+                         lengths=str(config.length_deploy), threads=config.threads, backends=",".join(backends),
+                         repeats=max(config.latency_repeats, 5), warmup=1)
+    timings = {}
+    for role, entry in zip(("teacher", "student"), measured["models"]):
+        timings[role] = {"parameters": entry["parameters"],
+                         "parameters_without_embeddings": entry["parameters_without_embeddings"],
+                         "layers": entry["layers"], "backends": {}}
+        for name, result in entry["backends"].items():
+            (setting,) = result["settings"].values()
+            ours = next(key for key, value in BENCHMARK_BACKEND.items() if value == name)
+            timings[role]["backends"][ours] = {"p50_ms": setting["p50_ms"], "p90_ms": setting["p90_ms"],
+                                               "size_mb": result["size_mb"]}
+    return timings
+
+
+def mean_metric(metrics: dict) -> float:
+    """The task's score as the project's tables give it: the mean of its metrics (MRPC: F1 and accuracy)."""
+    return statistics.fmean(metrics.values())
+
+
+def build_report(config, task, backend: str, teacher: str, student: Path, table: list[dict], chosen: dict,
+                 deployed: dict, timings: dict, stages, seconds: float) -> dict:
+    results = read_json(student / "eval_results.json")
+    split = task.eval_splits[0]
+    scored = results["splits"][split]
+    teacher_metrics, student_metrics = scored["teacher_metrics"], scored["metrics"]
+    teacher_score, student_score = mean_metric(teacher_metrics), mean_metric(student_metrics)
+    deployed_score = mean_metric(deployed["metrics"])
+    base = timings["teacher"]["backends"]["torch-fp32" if config.baseline == "teacher-torch-fp32" else backend]
+    deployed_p50 = timings["student"]["backends"][backend]["p50_ms"]
+    loss_points = 100 * (teacher_score - deployed_score)
+    state = read_json(student / "distill_state.json") or {}
+    report = {
+        "task": task.name, "split": split, "examples": scored["num_examples"], "main_metric": task.main_metric,
+        "teacher": teacher, "student": str(student), "deployed": deployed["path"], "backend": backend,
+        "baseline": config.baseline, "method": config.method,
+        "deployment_shape": {"batch_size": config.batch_size_deploy, "length": config.length_deploy,
+                             "threads": config.threads},
+        "target": {"speedup": config.target_speedup, "latency_ms": config.target_latency_ms},
+        "scores": {"teacher": teacher_metrics, "student": student_metrics, "deployed": deployed["metrics"],
+                   "teacher_mean": teacher_score, "student_mean": student_score, "deployed_mean": deployed_score,
+                   "student_share_of_teacher_percent": percent_rounded_down(student_score / teacher_score),
+                   "deployed_share_of_teacher_percent": percent_rounded_down(deployed_score / teacher_score)},
+        "loyalty": scored.get("loyalty"),
+        "deployed_agreement_with_student": deployed.get("prediction_agreement"),
+        "deployed_max_output_difference": deployed["max_abs_output_difference"],
+        "accuracy_budget": None if config.accuracy_budget is None else {
+            "points": config.accuracy_budget, "lost_points": loss_points,
+            "met": loss_points <= config.accuracy_budget},
+        "speed": {
+            "teacher": timings["teacher"], "student": timings["student"],
+            "speedup_vs_baseline": base["p50_ms"] / deployed_p50,
+            "speedup_vs_teacher_same_backend": timings["teacher"]["backends"][backend]["p50_ms"] / deployed_p50,
+            "student_fp32_speedup_vs_teacher_fp32": timings["teacher"]["backends"]["torch-fp32"]["p50_ms"]
+            / timings["student"]["backends"]["torch-fp32"]["p50_ms"]},
+        "size_mb": {"teacher": _weights_mb(Path(teacher)), "student": _weights_mb(student),
+                    "deployed": deployed["size_mb"]},
+        "candidates": table, "chosen_layers": chosen["layers"],
+        "layer_mapping": {term: {"flow": entry.get("last_step", {}).get("flow"),
+                                 "student_weights": entry.get("saved_model_weights", {}).get("student_weights"),
+                                 "teacher_weights": entry.get("saved_model_weights", {}).get("teacher_weights")}
+                          for term, entry in state.items() if term in ("attention", "hidden")},
+        "dev_curve": [{"step": entry["step"], "score": entry.get(task.main_metric)}
+                      for stage in results["train"].values() if isinstance(stage, dict)
+                      for entry in stage.get("dev_evaluations", [])],
+        "stages": {name: {"seconds": stages.state[name].get("seconds"), "settings": stages.state[name].get("settings")}
+                   for name in stages.planned if name in stages.state},
+        "commands": {name: (read_json(path / "run_config.json") or {}).get("argv") or (read_json(
+            path / "run_config.json") or {}).get("config") for name, path in (("teacher", Path(teacher)),
+                                                                             ("student", student))},
+        "wall_clock_seconds": seconds, "versions": package_versions(),
+    }
+    return report
+
+
+def _weights_mb(folder: Path) -> float:
+    return sum(path.stat().st_size for path in folder.glob("*.safetensors")) / 2**20
+
+
+def write_report(config, task, backend, teacher, student: Path, table, chosen, deployed, timings, stages,
+                 output: Path, seconds: float) -> dict:
+    report = build_report(config, task, backend, teacher, student, table, chosen, deployed, timings, stages, seconds)
+    figures = {"score_latency": score_latency_plot(report), "layer_mapping": layer_mapping_plot(report),
+               "dev_curve": dev_curve_plot(report)}
+    write_json(output / "report.json", report)
+    (output / "report.md").write_text(markdown(report), encoding="utf-8")
+    (output / "report.html").write_text(page(report, figures), encoding="utf-8")
+    model_card(report, task, student)
+    return report
+
+
+# ----- plots (PNG bytes)
+def _png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def score_latency_plot(report: dict) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    backend = report["backend"]
+    speed, scores = report["speed"], report["scores"]
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    points = [("teacher, PyTorch fp32", speed["teacher"]["backends"]["torch-fp32"]["p50_ms"], scores["teacher_mean"],
+               "tab:blue"),
+              ("student, PyTorch fp32", speed["student"]["backends"]["torch-fp32"]["p50_ms"], scores["student_mean"],
+               "tab:green"),
+              (f"student, {backend}", speed["student"]["backends"][backend]["p50_ms"], scores["deployed_mean"],
+               "tab:red")]
+    if backend != "torch-fp32":
+        points.insert(1, (f"teacher, {backend}", speed["teacher"]["backends"][backend]["p50_ms"],
+                          scores["teacher_mean"], "tab:cyan"))
+    for label, latency, score, colour in points:
+        axis.scatter([latency], [100 * score], color=colour, label=label, zorder=3)
+    low = min(100 * score for _, _, score, _ in points)
+    for row in report["candidates"]:
+        if row["name"] != "teacher":
+            marker = "v" if row["layers"] == report["chosen_layers"] else "|"
+            axis.scatter([row["p50_ms"]], [low - 2], marker=marker, color="grey", zorder=2)
+            axis.annotate(row["name"], (row["p50_ms"], low - 2), textcoords="offset points", xytext=(0, -12),
+                          ha="center", fontsize=7, color="grey")
+    if report["target"]["latency_ms"] or report["target"]["speedup"]:
+        base = speed["teacher"]["backends"]["torch-fp32" if report["baseline"] == "teacher-torch-fp32" else
+                                            backend]["p50_ms"]
+        limit = report["target"]["latency_ms"] or base / report["target"]["speedup"]
+        axis.axvline(limit, color="grey", linestyle="--", linewidth=1, label="target latency")
+    axis.set_xlabel(f"p50 latency, ms (batch {report['deployment_shape']['batch_size']} x "
+                    f"{report['deployment_shape']['length']}, {report['deployment_shape']['threads']} threads)")
+    axis.set_ylabel(f"{report['task']} dev score (mean of metrics) x 100")
+    axis.set_title("score against measured latency (grey: untrained candidates' latency)", fontsize=9)
+    axis.legend(fontsize=7, loc="best")
+    axis.grid(alpha=0.3)
+    return _png(figure)
+
+
+def layer_mapping_plot(report: dict) -> bytes | None:
+    mapping = report["layer_mapping"].get("hidden") or report["layer_mapping"].get("attention")
+    if not mapping or not mapping.get("flow"):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    flow = np.asarray(mapping["flow"])
+    figure, axes = plt.subplots(1, 2, figsize=(8, 2.8), gridspec_kw={"width_ratios": [3, 2]})
+    image = axes[0].imshow(flow, cmap="viridis", aspect="auto")
+    axes[0].set_xticks(range(flow.shape[1]), [str(i + 1) for i in range(flow.shape[1])])
+    axes[0].set_yticks(range(flow.shape[0]), [str(i + 1) for i in range(flow.shape[0])])
+    axes[0].set_xlabel("teacher layer")
+    axes[0].set_ylabel("student layer")
+    axes[0].set_title("EMD flow of the last training step", fontsize=9)
+    figure.colorbar(image, ax=axes[0])
+    for side, colour in (("student_weights", "tab:green"), ("teacher_weights", "tab:blue")):
+        weights = mapping.get(side) or []
+        axes[1].plot(range(1, len(weights) + 1), weights, marker="o", color=colour, label=side.split("_")[0])
+    axes[1].set_title("layer weights (cost attention)", fontsize=9)
+    axes[1].set_xlabel("layer")
+    axes[1].legend(fontsize=7)
+    return _png(figure)
+
+
+def dev_curve_plot(report: dict) -> bytes | None:
+    curve = [point for point in report["dev_curve"] if point["score"] is not None]
+    if not curve:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 2.8))
+    axis.plot([p["step"] for p in curve], [100 * p["score"] for p in curve], marker=".", color="tab:green",
+              label="student")
+    axis.axhline(100 * report["scores"]["teacher"][report["main_metric"]], color="tab:blue", linestyle="--",
+                 label="teacher")
+    axis.set_xlabel("optimiser step")
+    axis.set_ylabel(f"dev {report['main_metric']} x 100")
+    axis.set_title("the student on dev during distillation (the best evaluation is kept)", fontsize=9)
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    return _png(figure)
+
+
+# ----- text
+def _metrics_rows(report: dict) -> list[tuple[str, str, str, str]]:
+    scores = report["scores"]
+    return [(name, f"{100 * scores['teacher'][name]:.2f}", f"{100 * scores['student'][name]:.2f}",
+             f"{100 * scores['deployed'][name]:.2f}") for name in scores["teacher"]]
+
+
+def summary_lines(report: dict) -> list[str]:
+    scores, speed = report["scores"], report["speed"]
+    against = "the teacher in PyTorch fp32" if report["baseline"] == "teacher-torch-fp32" else \
+        f"the teacher on {report['backend']}"
+    lines = [f"{report['chosen_layers']}-layer student ({report['method']}) of a "
+             f"{report['speed']['teacher']['layers']}-layer teacher on {report['task']} ({report['split']}, "
+             f"{report['examples']} examples), deployed on {report['backend']}.",
+             f"Score (mean of metrics): teacher {100 * scores['teacher_mean']:.2f}, student "
+             f"{100 * scores['student_mean']:.2f} ({scores['student_share_of_teacher_percent']}% of the teacher), "
+             f"deployed {100 * scores['deployed_mean']:.2f} ({scores['deployed_share_of_teacher_percent']}%).",
+             f"Speed: {speed['speedup_vs_baseline']:.2f}x against {against} (target "
+             + (f"{report['target']['speedup']:g}x" if report["target"]["speedup"] else
+                f"{report['target']['latency_ms']:g} ms") + f"), {speed['speedup_vs_teacher_same_backend']:.2f}x "
+             f"against the teacher on {report['backend']}; size {report['size_mb']['deployed']:.1f} MB against "
+             f"{report['size_mb']['teacher']:.1f} MB."]
+    if report["deployed_agreement_with_student"] is not None:
+        lines.append(f"The deployed model predicts the PyTorch student's label on "
+                     f"{100 * report['deployed_agreement_with_student']:.1f}% of the dev examples.")
+    budget = report["accuracy_budget"]
+    if budget:
+        lines.append(f"Accuracy budget {budget['points']:g} points: " + (
+            f"met (the deployed student loses {budget['lost_points']:.2f})" if budget["met"] else
+            f"NOT met: the deployed student loses {budget['lost_points']:.2f} points, and no deeper student "
+            "meets the speed target"))
+    lines.append(f"Wall-clock of the whole run: {report['wall_clock_seconds'] / 60:.1f} min.")
+    return lines
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Compression report: {report['task']}", "", *summary_lines(report), "", "## Scores (x 100)", "",
+             "| metric | teacher | student (PyTorch) | student (deployed) |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {t} | {s} | {d} |" for name, t, s, d in _metrics_rows(report)]
+    if report["loyalty"]:
+        lines += ["", "Loyalty of the student to the teacher: " + ", ".join(
+            f"{name} {value:.4f}" for name, value in report["loyalty"].items())]
+    lines += ["", "## Speed and size", "", "| model | backend | p50 ms | p90 ms | size MB |",
+              "|---|---|---:|---:|---:|"]
+    for role in ("teacher", "student"):
+        for backend, timing in report["speed"][role]["backends"].items():
+            lines.append(f"| {role} | {backend} | {timing['p50_ms']:.1f} | {timing['p90_ms']:.1f} | "
+                         f"{timing['size_mb']:.1f} |")
+    lines += ["", "## Candidates (untrained, timed before training)", "",
+              "| shape | parameters | p50 ms | p90 ms | speedup |", "|---|---:|---:|---:|---:|"]
+    for row in report["candidates"]:
+        chosen = " (chosen)" if row["name"] != "teacher" and row["layers"] == report["chosen_layers"] else ""
+        lines.append(f"| {row['name']}{chosen} | {row['parameters']:,} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | "
+                     f"{row['speedup']:.2f}x |")
+    lines += ["", "## Stages", "", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {name} | {entry['seconds']:.0f} |" for name, entry in report["stages"].items()
+              if entry.get("seconds") is not None]
+    lines += ["", "Resolved settings of every stage and the package versions are in report.json.", ""]
+    return "\n".join(lines)
+
+
+def page(report: dict, figures: dict) -> str:
+    """One self-contained HTML page: the plots are embedded as PNG data URIs, nothing is fetched."""
+    def table(header: list[str], rows: list) -> str:
+        head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+                       for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    images = "".join(f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                     f"</figure>" for name, png in figures.items() if png)
+    speed_rows = [(role, backend, f"{t['p50_ms']:.1f}", f"{t['p90_ms']:.1f}", f"{t['size_mb']:.1f}")
+                  for role in ("teacher", "student") for backend, t in report["speed"][role]["backends"].items()]
+    candidate_rows = [(row["name"], f"{row['parameters']:,}", f"{row['p50_ms']:.1f}", f"{row['speedup']:.2f}x")
+                      for row in report["candidates"]]
+    summary = "".join(f"<p>{html.escape(line)}</p>" for line in summary_lines(report))
+    settings = html.escape(__import__("json").dumps(report["stages"], indent=1, default=str))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>bert-emd compress: {html.escape(report['task'])}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:0.2em 0.6em;text-align:right}}
+th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:0.8em}}
+</style></head><body>
+<h1>Compression report: {html.escape(report['task'])}</h1>
+{summary}
+<h2>Scores (x 100)</h2>
+{table(["metric", "teacher", "student (PyTorch)", "student (deployed)"], _metrics_rows(report))}
+<h2>Speed and size</h2>
+{table(["model", "backend", "p50 ms", "p90 ms", "size MB"], speed_rows)}
+<h2>Candidates (untrained, timed before training)</h2>
+{table(["shape", "parameters", "p50 ms", "speedup"], candidate_rows)}
+<h2>Plots</h2>
+{images}
+<h2>Stages and their settings</h2>
+<pre>{settings}</pre>
+</body></html>
+"""
+
+
+def model_card(report: dict, task, student: Path) -> Path:
+    """OUTPUT/student/README.md: a Hugging Face model card whose ``model-index`` holds the dev metrics."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    dataset = f"glue/{task.name}" if task.name != "custom" else "custom"
+    results = [EvalResult(task_type="text-classification", dataset_type="glue" if task.name != "custom" else
+                          "custom", dataset_name=task.display_name, dataset_config=task.name,
+                          dataset_split=report["split"], metric_type=name, metric_value=round(value, 4))
+               for name, value in report["scores"]["student"].items()]
+    data = ModelCardData(model_name=student.name, library_name="transformers", pipeline_tag="text-classification",
+                         tags=["bert-emd", "distillation", report["method"]], datasets=[dataset],
+                         metrics=list(report["scores"]["student"]), eval_results=results)
+    body = "\n".join([f"# {report['chosen_layers']}-layer student for {task.display_name}", "",
+                      "Distilled with bert-emd compress (BERT-EMD many-to-many layer distillation).", "",
+                      *summary_lines(report), "", "## Use", "", "```python",
+                      "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+                      "model = AutoModelForSequenceClassification.from_pretrained(PATH)",
+                      "tokenizer = AutoTokenizer.from_pretrained(PATH)", "```", ""])
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+    path = student / "README.md"
+    card.save(path)
+    return path

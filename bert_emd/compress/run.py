@@ -1,0 +1,312 @@
+"""`bert-emd compress`: one command from a fine-tuned (or pre-trained) model to a deployable student, with a report.
+
+Stages, each under OUTPUT/ and reused on the next call when its settings match (an interrupted stage resumes
+through its own command's checkpoints):
+
+1. teacher (only with --model): `bert-emd finetune` with the recipe table's settings for the task;
+2. shape: untrained students of every depth timed against the teacher on the deployment backend, in one run;
+   the deepest that meets the speed target is kept (OUTPUT/shape.json);
+3. augmentation (``--augment auto``: under 10,000 training examples): `bert-emd augment`;
+4. distillation: `bert-emd distill` with the recipe, the best dev checkpoint kept (OUTPUT/student);
+5. deployment: `bert-emd export` to the backend (ONNX fp32 or int8), its predictions checked against the PyTorch
+   student on the whole dev set, and its dev metrics;
+6. measurement and report: `bert-emd benchmark` of teacher, student and the exported student in turn in one run;
+   report.html / report.md / report.json and a model card in OUTPUT/student/README.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+from bert_emd.compress import recipe
+from bert_emd.compress.config import CompressConfig
+from bert_emd.compress.shapes import choose_shape, latency_table, measure, resolve_backend, save_candidates
+from bert_emd.data.loading import DataOptions, load_split, resolve_task
+from bert_emd.errors import BertEmdError
+from bert_emd.models import check_classifier, label_names_of, load_config, resolve_model
+from bert_emd.options import resolve_config, to_dict
+from bert_emd.outputs import writes_output
+from bert_emd.runinfo import read_json, run_record, write_json
+
+STATE_FILE = "compress_state.json"
+STAGES = ("teacher", "shape", "augment", "distill", "deploy", "report")
+
+
+class Stages:
+    """Which stages are finished with which settings (OUTPUT/compress_state.json), and the one-line banners."""
+
+    def __init__(self, output: Path, planned: list[str]):
+        self.path = output / STATE_FILE
+        self.planned = planned
+        self.state = read_json(self.path) or {}
+
+    @staticmethod
+    def key(settings: dict) -> str:
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def done(self, stage: str, settings: dict) -> dict | None:
+        entry = self.state.get(stage)
+        return entry if entry and entry.get("key") == self.key(settings) else None
+
+    def banner(self, stage: str, text: str, reused: bool = False) -> None:
+        number = self.planned.index(stage) + 1
+        print(f"[{number}/{len(self.planned)}] {text}{' (finished before: reused)' if reused else ''}", flush=True)
+
+    def finish(self, stage: str, settings: dict, seconds: float, **results) -> dict:
+        self.state[stage] = {"key": self.key(settings), "settings": settings, "seconds": seconds, **results}
+        for later in self.planned[self.planned.index(stage) + 1:]:  # what came after was made from the old output
+            self.state.pop(later, None)
+        write_json(self.path, self.state)
+        return self.state[stage]
+
+
+def data_options(config: CompressConfig) -> dict:
+    return {field.name: getattr(config, field.name) for field in dataclasses.fields(DataOptions)}
+
+
+def check_compress_options(config: CompressConfig):
+    """Everything the stages would refuse, refused before any training. Returns the task."""
+    if not config.output:
+        raise BertEmdError("--output is required (the directory for the teacher, student and report)")
+    if bool(config.teacher) == bool(config.model):
+        raise BertEmdError("give --teacher (a fine-tuned model) or --model (a pre-trained model to fine-tune "
+                           "first), one of them")
+    if (config.target_speedup is None) == (config.target_latency_ms is None):
+        raise BertEmdError("give the speed target: --target-speedup S (e.g. 3) or --target-latency-ms MS, one of "
+                           "them")
+    if not config.has_dev_set:
+        raise BertEmdError("compress keeps the best checkpoint by the dev score and reports it: give a dev set "
+                           "(--task with --data-dir, or --validation-file)")
+    if config.teacher:
+        teacher_config = check_classifier(config.teacher, role="teacher")
+        task = resolve_task(config, model_labels=label_names_of(teacher_config))
+        check_classifier(config.teacher, task, role="teacher")
+        trained_for = (read_json(Path(resolve_model(config.teacher)) / "run_config.json") or {}).get("task")
+        if trained_for and config.task and trained_for.lower().replace("-", "") != task.name:
+            raise BertEmdError(f"teacher '{config.teacher}' was fine-tuned for task {trained_for}, not "
+                               f"{task.name}; give the teacher of --task {config.task}")
+    else:
+        load_config(config.model)
+        task = resolve_task(config)
+    from bert_emd.models import check_max_length
+
+    check_max_length(config.length_deploy, load_config(config.teacher or config.model),
+                     config.teacher or config.model, flag="--length-deploy")
+    for split in ("train", task.eval_splits[0]):
+        load_split(task, config, split)  # a bad file stops here, not after the teacher was trained
+    return task
+
+
+def finetune_options(config: CompressConfig, task, output: Path) -> dict:
+    settings = recipe.teacher_settings(task.name)
+    return {**data_options(config), "model": config.model, "max_length": settings["max_length"],
+            "learning_rate": settings["learning_rate"], "epochs": settings["epochs"],
+            "batch_size": settings["batch_size"], "seed": config.seed, "output": str(output)}
+
+
+def distill_options(config: CompressConfig, task, teacher: str, layers: int, augmented: str | None,
+                    output: Path) -> dict:
+    settings = recipe.distill_settings(task.name)
+    if config.learning_rate is not None:
+        settings["learning_rate"] = config.learning_rate
+    epochs = config.epochs if config.epochs is not None else (1.0 if augmented else 3.0)
+    return {**data_options(config), **settings, "teacher": teacher, "student_layers": layers,
+            "mapping": config.method, "augmented_train": augmented or config.augmented_train, "epochs": epochs,
+            "batch_size": config.batch_size, "eval_steps": config.eval_steps, "seed": config.seed,
+            "output": str(output)}
+
+
+def wants_augmentation(config: CompressConfig, train_examples: int) -> bool:
+    if config.augmented_train:  # the user's own augmented file is used as it is
+        return False
+    return config.augment == "on" or (config.augment == "auto" and train_examples < recipe.AUGMENT_BELOW)
+
+
+@writes_output("compress", CompressConfig)
+def compress(config: CompressConfig | str | dict | None = None, **overrides) -> dict:
+    """A fine-tuned teacher (or a pre-trained model) -> the deepest student that meets the speed target, distilled,
+    exported and measured, with a report; see ``CompressConfig`` and the module docstring."""
+    config = resolve_config(CompressConfig, config, overrides)
+    task = check_compress_options(config)
+    backend = resolve_backend(config.backend)
+    from bert_emd.distill import DistillConfig
+    from bert_emd.finetune import FinetuneConfig
+
+    output = Path(config.output)
+    train_examples = len(load_split(task, config, "train"))
+    augmenting = wants_augmentation(config, train_examples)
+    planned = [stage for stage in STAGES if (stage != "teacher" or config.model)
+               and (stage != "augment" or augmenting)]
+    stages = Stages(output, planned)
+    # the stage options are checked now too, so that a bad combination stops before any training
+    if config.model:
+        resolve_config(FinetuneConfig, finetune_options(config, task, output / "teacher"), {})
+    resolve_config(DistillConfig, distill_options(config, task, config.teacher or config.model, 1, None,
+                                                  output / "student"), {})
+    started = time.time()
+    try:
+        return _run(config, task, backend, stages, output, train_examples, augmenting, started)
+    except BertEmdError as error:
+        if any(stage in stages.state for stage in STAGES):  # finished stages stay for the next call
+            raise BertEmdError(str(error), keep_output=True) from None
+        raise
+
+
+def _run(config, task, backend, stages: Stages, output: Path, train_examples: int, augmenting: bool,
+         started: float) -> dict:
+    import bert_emd
+
+    # 1. the teacher
+    teacher = config.teacher
+    if config.model:
+        settings = finetune_options(config, task, output / "teacher")
+        teacher = str(output / "teacher")
+        if stages.done("teacher", settings) and (output / "teacher" / "run_config.json").is_file():
+            stages.banner("teacher", f"fine-tuning the teacher from {config.model}", reused=True)
+        elif config.dry_run:
+            stages.banner("teacher", f"fine-tuning the teacher from {config.model}: planned")
+            teacher = config.model  # its shape stands in for the teacher's in the latency measurement
+        else:
+            stages.banner("teacher", f"fine-tuning the teacher from {config.model} on {task.display_name}")
+            clock = time.time()
+            bert_emd.finetune(**settings)
+            stages.finish("teacher", settings, time.time() - clock)
+
+    # 2. the shape
+    shape_settings = {"teacher": teacher,
+                      "backend": backend, "baseline": config.baseline, "batch_size": config.batch_size_deploy,
+                      "length": config.length_deploy, "threads": config.threads, "repeats": config.latency_repeats}
+    target = {"target_speedup": config.target_speedup, "target_latency_ms": config.target_latency_ms}
+    reused = stages.done("shape", shape_settings)
+    stages.banner("shape", f"timing untrained students of every depth against the teacher on {backend} (batch "
+                  f"{config.batch_size_deploy} x {config.length_deploy}, {config.threads} threads)", bool(reused))
+    if reused:
+        table = reused["table"]
+    else:
+        clock = time.time()
+        table = _measure_shapes(config, task, teacher, backend, output)
+        stages.finish("shape", shape_settings, time.time() - clock, table=table)
+    chosen = choose_shape(table, **target)
+    print(format_shapes(table, chosen, backend, config.baseline), flush=True)
+
+    if config.dry_run:
+        return _plan(config, task, teacher, chosen, stages, train_examples, augmenting, table)
+
+    # 3. augmentation
+    augmented = None
+    if augmenting:
+        augmented = str(output / "augmented" / "train.jsonl")
+        settings = {**data_options(config), "output": augmented, "num_augmented": config.num_augmented,
+                    "seed": config.seed}
+        if stages.done("augment", settings) and Path(augmented).is_file():
+            stages.banner("augment", f"augmenting the {train_examples:,} training examples", reused=True)
+        else:
+            stages.banner("augment", f"augmenting the {train_examples:,} training examples (N = "
+                          f"{config.num_augmented}, word vectors)")
+            clock = time.time()
+            bert_emd.augment(**settings, overwrite=True)
+            stages.finish("augment", settings, time.time() - clock)
+
+    # 4. distillation
+    student = output / "student"
+    settings = distill_options(config, task, teacher, chosen["layers"], augmented, student)
+    if stages.done("distill", settings) and (student / "eval_results.json").is_file():
+        stages.banner("distill", f"distilling the {chosen['layers']}-layer student ({config.method})", reused=True)
+    else:
+        stages.banner("distill", f"distilling the {chosen['layers']}-layer student ({config.method}, "
+                      f"{settings['epochs']:g} epoch(s), best dev checkpoint kept)")
+        clock = time.time()
+        bert_emd.distill(**settings)
+        stages.finish("distill", settings, time.time() - clock)
+
+    # 5. deployment
+    from bert_emd.compress.deploy import deploy
+
+    deployed_settings = {"student": str(student), "backend": backend, "data": data_options(config)}
+    done = stages.done("deploy", deployed_settings)
+    stages.banner("deploy", f"exporting the student to {backend} and checking it on dev", bool(done))
+    if done:
+        deployed = done["deployed"]
+    else:
+        clock = time.time()
+        deployed = deploy(config, task, student, backend, output / "onnx")
+        stages.finish("deploy", deployed_settings, time.time() - clock, deployed=deployed)
+
+    # 6. measurement and report
+    from bert_emd.compress.report import measure_final, write_report
+
+    stages.banner("report", "timing teacher, student and the exported student in turn; writing the report")
+    clock = time.time()
+    timings = measure_final(config, teacher, student, backend, deployed)
+    report = write_report(config, task, backend, teacher, student, table, chosen, deployed, timings, stages,
+                          output, time.time() - started)
+    stages.finish("report", {"at": time.time()}, time.time() - clock)
+    write_json(output / "run_config.json", run_record("compress", config, task=task.name))
+    print(f"report written to {output / 'report.html'} (and report.md, report.json); the student is in {student} "
+          f"(model card README.md), its {backend} form in {deployed['path']}")
+    return report
+
+
+def _measure_shapes(config, task, teacher: str, backend: str, output: Path) -> list[dict]:
+    """Untrained candidates saved in a scratch folder under OUTPUT, timed, then removed."""
+    from bert_emd.models import load_classifier_for_task, load_tokenizer, load_trained_classifier
+
+    folder = output / "shape_candidates"
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        tokenizer = load_tokenizer(teacher)
+        if config.dry_run and config.model:  # no teacher yet: the pre-trained model with a new head has its shape
+            model = load_classifier_for_task(config.model, task)
+            teacher = str(folder / "teacher")
+            model.save_pretrained(teacher)
+            tokenizer.save_pretrained(teacher)
+        else:
+            model = load_trained_classifier(teacher, task, role="teacher")
+        candidates = save_candidates(model, tokenizer, folder)
+        report = measure(teacher, candidates, backend, config.batch_size_deploy, config.length_deploy,
+                         config.threads, config.latency_repeats)
+        return latency_table(report, backend, config.baseline)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def format_shapes(table: list[dict], chosen: dict, backend: str, baseline: str) -> str:
+    against = "teacher in PyTorch fp32" if baseline == "teacher-torch-fp32" else f"teacher on {backend}"
+    lines = [f"{'shape':8s} {'parameters':>12s} {'p50 ms':>9s} {'p90 ms':>9s} {'speedup':>8s}  (vs {against})"]
+    for row in table:
+        mark = "  <- chosen" if row["name"] == chosen["name"] else ""
+        lines.append(f"{row['name']:8s} {row['parameters']:12,d} {row['p50_ms']:9.1f} {row['p90_ms']:9.1f} "
+                     f"{row['speedup']:7.2f}x{mark}")
+    return "\n".join(lines)
+
+
+def _plan(config, task, teacher, chosen, stages: Stages, train_examples: int, augmenting: bool, table) -> dict:
+    """`--dry-run`: the stages, the chosen shape and the time they would take from step rates measured here."""
+    from bert_emd.compress.estimate import planned_seconds
+
+    estimate = planned_seconds(config, task, teacher, chosen["layers"], train_examples, augmenting)
+    lines = ["plan:"]
+    for stage in stages.planned:
+        seconds = estimate.get(stage)
+        lines.append(f"  {stage:8s} " + (f"about {_minutes(seconds)}" if seconds is not None else ""))
+    lines.append(f"  total    about {_minutes(sum(value for value in estimate.values() if value))} "
+                 f"(step rates measured on this machine, {config.threads} threads)")
+    print("\n".join(lines))
+    return {"dry_run": True, "task": task.name, "stages": stages.planned, "chosen": chosen, "table": table,
+            "estimated_seconds": estimate}
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def config_dict(config: CompressConfig) -> dict:
+    return to_dict(config)

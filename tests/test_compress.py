@@ -1,0 +1,207 @@
+"""`bert-emd compress`: the shape chosen from a latency table, the whole pipeline on a tiny teacher with every
+artefact read back, resume after an interruption between stages, the dry run, and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import bert_emd
+from bert_emd.compress.shapes import choose_shape, latency_table
+from bert_emd.errors import BertEmdError
+from tests.test_bad_input import assert_one_line_error, run_cli
+
+
+def row(name: str, layers: int, p50: float, base: float = 100.0) -> dict:
+    return {"name": name, "layers": layers, "parameters": layers, "backend": "onnx-int8", "p50_ms": p50,
+            "p90_ms": p50, "speedup": base / p50, "speedup_same_backend": base / p50}
+
+
+STUB = [row("teacher", 6, 100.0), row("L1", 1, 20.0), row("L2", 2, 32.0), row("L3", 3, 45.0), row("L4", 4, 60.0),
+        row("L5", 5, 80.0)]
+
+
+def test_the_deepest_candidate_that_meets_the_target_is_chosen():
+    assert choose_shape(STUB, target_speedup=2.0)["layers"] == 3  # 100 / 45 = 2.22; L4 gives 1.67
+    assert choose_shape(STUB, target_speedup=1.25)["layers"] == 5  # exactly 100 / 80
+    assert choose_shape(STUB, target_speedup=5.0)["layers"] == 1
+    assert choose_shape(STUB, target_latency_ms=59.0)["layers"] == 3
+    assert choose_shape(STUB, target_latency_ms=60.0)["layers"] == 4
+    with pytest.raises(BertEmdError, match=r"no student depth meets --target-speedup 6 on onnx-int8: the fastest "
+                                           r"candidate, 1 layer\(s\), measured 5.00x \(20.0 ms\)"):
+        choose_shape(STUB, target_speedup=6.0)
+    with pytest.raises(BertEmdError, match="--target-latency-ms 10"):
+        choose_shape(STUB, target_latency_ms=10.0)
+
+
+def test_the_latency_table_from_a_benchmark_report():
+    def entry(layers, fp32, int8):
+        return {"layers": layers, "parameters": 10 * layers, "backends": {
+            "torch-fp32": {"settings": {"b": {"p50_ms": fp32, "p90_ms": fp32 + 1}}},
+            "ort-int8": {"settings": {"b": {"p50_ms": int8, "p90_ms": int8 + 1}}}}}
+
+    report = {"models": [entry(6, 600.0, 300.0), entry(2, 200.0, 100.0)]}
+    against_fp32 = latency_table(report, "onnx-int8", "teacher-torch-fp32")
+    assert [r["speedup"] for r in against_fp32] == [2.0, 6.0]  # 600 / 300, 600 / 100
+    assert [r["speedup_same_backend"] for r in against_fp32] == [1.0, 3.0]
+    same = latency_table(report, "onnx-int8", "teacher-same-backend")
+    assert [r["speedup"] for r in same] == [1.0, 3.0]
+    assert same[1]["name"] == "L2" and same[1]["torch_fp32_p50_ms"] == 200.0
+
+
+SETTINGS = dict(task="sst2", max_train_samples=48, max_eval_samples=32, latency_repeats=2, eval_steps=4,
+                num_augmented=1, batch_size=16, threads=1)
+
+
+@pytest.fixture(scope="module")
+def compressed(tiny_teacher, glue_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("compress") / "out"
+    # a tiny model is faster in PyTorch than in ONNX Runtime int8: the speedup is against the teacher on the
+    # same backend here
+    report = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output),
+                               backend="onnx-int8", baseline="teacher-same-backend", target_speedup=1.1,
+                               accuracy_budget=5.0, **SETTINGS)
+    return output, report
+
+
+def test_the_pipeline_writes_a_student_an_onnx_int8_copy_and_a_report(compressed):
+    output, report = compressed
+    assert report["chosen_layers"] == choose_shape(report["candidates"], target_speedup=1.1)["layers"]
+    student = json.loads((output / "student" / "eval_results.json").read_text())
+    assert student["splits"]["dev"]["metrics"] == report["scores"]["student"]
+    assert student["splits"]["dev"]["teacher_metrics"] == report["scores"]["teacher"]
+    assert report["loyalty"] == student["splits"]["dev"]["loyalty"]
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(output / "student").num_hidden_layers == report["chosen_layers"]
+    assert (output / "onnx" / "model_int8.onnx").is_file() and report["deployed"].endswith("model_int8.onnx")
+    assert 0.0 <= report["deployed_agreement_with_student"] <= 1.0
+    assert set(report["speed"]["student"]["backends"]) == {"torch-fp32", "onnx-int8"}
+    speed = report["speed"]
+    assert report["speed"]["speedup_vs_baseline"] == pytest.approx(
+        speed["teacher"]["backends"]["onnx-int8"]["p50_ms"] / speed["student"]["backends"]["onnx-int8"]["p50_ms"])
+    assert report["accuracy_budget"]["met"] == (report["accuracy_budget"]["lost_points"] <= 5.0)
+    assert json.loads((output / "report.json").read_text()) == json.loads(json.dumps(report, default=str))
+    markdown = (output / "report.md").read_text()
+    assert f"{report['chosen_layers']}-layer student (emd)" in markdown and "| L1 |" in markdown
+
+
+def test_the_html_report_is_self_contained(compressed):
+    output, report = compressed
+    page = (output / "report.html").read_text()
+    images = re.findall(r'<img alt="(\w+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert {name for name, _ in images} >= {"score_latency", "layer_mapping", "dev_curve"}
+    import base64
+
+    assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for _, data in images)
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from the network
+
+
+def test_the_model_card_carries_the_dev_metrics(compressed):
+    from huggingface_hub import ModelCard
+
+    output, report = compressed
+    card = ModelCard.load(output / "student" / "README.md")
+    results = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert results == {name: round(value, 4) for name, value in report["scores"]["student"].items()}
+    assert card.data.eval_results[0].dataset_split == "dev" and "bert-emd" in card.data.tags
+
+
+def test_a_second_call_reuses_every_stage(compressed, tiny_teacher, glue_dir, monkeypatch, capsys):
+    output, first = compressed
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage was run again")
+
+    monkeypatch.setattr(bert_emd, "distill", refuse)
+    monkeypatch.setattr(bert_emd, "augment", refuse)
+    capsys.readouterr()
+    again = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output),
+                              backend="onnx-int8", baseline="teacher-same-backend", target_speedup=1.1,
+                              accuracy_budget=5.0, **SETTINGS)
+    printed = capsys.readouterr().out
+    assert printed.count("(finished before: reused)") == 4  # shape, augment, distill, deploy
+    assert again["scores"] == first["scores"] and again["candidates"] == first["candidates"]
+
+
+def test_an_interrupted_run_picks_up_at_its_stage(tiny_teacher, glue_dir, tmp_path, monkeypatch, capsys):
+    from bert_emd.compress import deploy as deploy_module
+
+    output = tmp_path / "out"
+    arguments = ["compress", "--teacher", str(tiny_teacher), "--data-dir", str(glue_dir), "--task", "sst2",
+                 "--max-train-samples", "32", "--max-eval-samples", "16", "--latency-repeats", "1", "--eval-steps",
+                 "4", "--augment", "off", "--backend", "torch-fp32", "--target-speedup", "1.05", "--threads", "1",
+                 "--output", str(output)]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy_module, "deploy", interrupted)
+    code, _ = run_cli(capsys, *arguments)
+    assert code == 130 and (output / "student" / "model.safetensors").is_file()
+    monkeypatch.undo()
+    distilled = (output / "student" / "model.safetensors").stat().st_mtime_ns
+    code, err = run_cli(capsys, *arguments)
+    assert code == 0, err[-2000:]
+    assert (output / "student" / "model.safetensors").stat().st_mtime_ns == distilled  # not trained again
+    assert (output / "report.json").is_file() and json.loads((output / "report.json").read_text())["stages"]
+
+
+def test_a_dry_run_trains_nothing(tiny_teacher, glue_dir, tmp_path, capsys):
+    output = tmp_path / "out"
+    plan = bert_emd.compress(model=str(tiny_teacher), data_dir=str(glue_dir), output=str(output), backend="torch-fp32",
+                             target_speedup=1.05, dry_run=True, **SETTINGS)
+    assert plan["dry_run"] and plan["stages"] == ["teacher", "shape", "augment", "distill", "deploy", "report"]
+    assert plan["estimated_seconds"]["teacher"] > 0 and plan["estimated_seconds"]["distill"] > 0
+    assert not (output / "teacher").exists() and not (output / "student").exists()
+    assert "plan:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--target-speedup", "1"], "--target-speedup must be > 1 (got 1.0)"),
+    (["--target-speedup", "2", "--target-latency-ms", "5"], "give the speed target: --target-speedup S"),
+    ([], "give the speed target"),
+    (["--target-speedup", "2", "--accuracy-budget", "-1"], "--accuracy-budget must be >= 0"),
+    (["--target-speedup", "2", "--model", "minilm-l6"], "give --teacher (a fine-tuned model) or --model"),
+    (["--target-speedup", "2", "--length-deploy", "1000"], "--length-deploy 1000 is more than"),
+    (["--target-speedup", "2", "--backend", "gpu"], "invalid choice: 'gpu'"),
+])
+def test_bad_compress_options(capsys, tiny_teacher, glue_dir, tmp_path, extra, message):
+    output = tmp_path / "out"
+    try:
+        code, err = run_cli(capsys, "compress", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir",
+                            str(glue_dir), "--output", str(output), *extra)
+    except SystemExit as stop:  # argparse's own
+        code, err = stop.code, capsys.readouterr().err.strip()
+    assert_one_line_error(code, err, message)
+    assert not output.exists()
+
+
+def test_a_teacher_of_another_task_is_refused(capsys, tiny_teacher, glue_dir, tmp_path):
+    import shutil
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_teacher, teacher)
+    (teacher / "run_config.json").write_text(json.dumps({"command": "finetune", "task": "sst2"}))
+    code, err = run_cli(capsys, "compress", "--teacher", str(teacher), "--task", "mrpc", "--data-dir", str(glue_dir),
+                        "--target-speedup", "2", "--output", str(tmp_path / "out"))
+    assert_one_line_error(code, err, "was fine-tuned for task sst2, not mrpc")
+
+
+def test_a_backend_without_its_extra_names_the_extra(capsys, tiny_teacher, glue_dir, tmp_path, monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def without_onnxruntime(name, *args):
+        if name == "onnxruntime":
+            raise ImportError(name="onnxruntime")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_onnxruntime)
+    code, err = run_cli(capsys, "compress", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir",
+                        str(glue_dir), "--target-speedup", "2", "--backend", "onnx-int8", "--output",
+                        str(tmp_path / "out"))
+    assert_one_line_error(code, err, "pip install 'bert-emd[deploy]'")
