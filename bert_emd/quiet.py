@@ -9,6 +9,7 @@ errors. Filters on those two loggers drop these messages; every other warning st
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 
 class DropMessages(logging.Filter):
@@ -24,3 +25,17 @@ class DropMessages(logging.Filter):
 def install() -> None:
     logging.getLogger("torchao").addFilter(DropMessages("Failed to load"))
     logging.getLogger("torch.utils._pytree").addFilter(DropMessages("is an Enum subclass"))
+
+
+@contextmanager
+def expected_new_head():
+    """Load a pre-trained encoder into a classifier without transformers' load report: its new task head is
+    what is asked for (the report would stand in the middle of a command's own output)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
