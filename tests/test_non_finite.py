@@ -201,3 +201,43 @@ def test_a_truncated_checkpoint_is_skipped_for_the_previous_complete_one(capsys,
     straight, resumed = student_weights(tmp_path / "straight"), student_weights(output)
     for name in straight:
         torch.testing.assert_close(resumed[name], straight[name], rtol=1e-5, atol=1e-6)
+
+
+def test_on_accelerators_the_flag_is_read_only_where_the_trainer_syncs_anyway():
+    """The deferred path (a device flag, no host sync per step), driven step by step: a NaN at step 3 is found at
+    the next logging step, and training stops there with nothing saved or evaluated."""
+    from transformers import TrainerControl, TrainerState
+
+    from bert_emd.training.guard import NonFiniteGuard
+
+    guard, state = NonFiniteGuard(deferred=True), TrainerState(max_steps=20)
+    reads = []
+    original = guard._read
+    guard._read = lambda state, model: (reads.append(state.global_step), original(state, model))
+    for step in range(1, 9):
+        control = TrainerControl(should_log=step % 5 == 0, should_save=step % 5 == 0)
+        guard.observe(torch.tensor(float("nan") if step == 3 else 0.5), step)
+        state.global_step = step
+        guard.on_step_end(None, state, control)
+        if guard.failure:
+            break
+    assert reads == [5] and step == 5
+    assert guard.failure == "the training loss became non-finite between steps 1 and 5"
+    assert control.should_training_stop and not control.should_save and not control.should_log
+
+
+def test_on_a_cpu_every_step_is_checked_at_once():
+    from transformers import TrainerControl, TrainerState
+
+    from bert_emd.training.guard import NonFiniteGuard
+
+    guard, state = NonFiniteGuard(), TrainerState(max_steps=20)
+    for step in range(1, 5):
+        control = TrainerControl()
+        guard.observe(torch.tensor(float("inf") if step == 3 else 0.5), step)
+        state.global_step = step
+        guard.on_step_end(None, state, control)
+        if guard.failure:
+            break
+    assert step == 3 and guard.failure == "the training loss became non-finite at step 3"
+    assert control.should_training_stop

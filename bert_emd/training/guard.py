@@ -21,7 +21,10 @@ from transformers import TrainerCallback
 class NonFiniteGuard(TrainerCallback):
     """Put it last among the callbacks, so that it can cancel a save or evaluation that others asked for."""
 
-    def __init__(self):
+    def __init__(self, deferred: bool | None = None):
+        """``deferred``: fold step results into a device flag read only at the Trainer's own sync points (None:
+        so on accelerators, a check per step on a CPU)."""
+        self.deferred = deferred
         self.failure: str | None = None
         self._pending: torch.Tensor | None = None  # a device flag (accelerators) not yet read
         self._first_bad_step: int | None = None  # known at once on a CPU
@@ -32,7 +35,9 @@ class NonFiniteGuard(TrainerCallback):
         if self.failure is not None or self._first_bad_step is not None:
             return
         loss = loss.detach()
-        if loss.device.type == "cpu":
+        if self.deferred is None:
+            self.deferred = loss.device.type != "cpu"
+        if not self.deferred:
             if not torch.isfinite(loss).all():
                 self._first_bad_step = step
             return
