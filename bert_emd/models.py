@@ -130,11 +130,15 @@ def load_classifier_for_task(name: str, task: TaskSpec, **kwargs):
     """A sequence classifier with the task's labels; a new head is made when the sizes differ."""
     labels = task.labels if not task.is_regression else ("score",)
     problem_type = "regression" if task.is_regression else "single_label_classification"
-    return load_pretrained(
-        AutoModelForSequenceClassification, name, "a model",
-        num_labels=task.num_labels, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-        problem_type=problem_type, ignore_mismatched_sizes=True, **kwargs,
-    )
+    from bert_emd.quiet import expected_new_head
+
+    with expected_new_head():  # transformers' load report would list the new head, which is what is asked for
+        return load_pretrained(
+            AutoModelForSequenceClassification, name, "a model",
+            num_labels=task.num_labels, id2label=dict(enumerate(labels)),
+            label2id={n: i for i, n in enumerate(labels)}, problem_type=problem_type, ignore_mismatched_sizes=True,
+            **kwargs,
+        )
 
 
 def check_classifier(name: str, task: TaskSpec | None = None, role: str = "model"):

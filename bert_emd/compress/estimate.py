@@ -39,11 +39,8 @@ def planned_seconds(config, task, teacher: str, layers: int, train_examples: int
     attention, path = resolve_attention(settings["attention"], "auto", config.method != "none",
                                         load_config(config.model or teacher))
     kwargs = {} if attention is None else {"attn_implementation": attention}
-    from bert_emd.quiet import expected_new_head
-
-    with expected_new_head():
-        model = load_classifier_for_task(config.model, task, **kwargs) if config.model else \
-            load_trained_classifier(teacher, task, role="teacher", **kwargs)
+    model = load_classifier_for_task(config.model, task, **kwargs) if config.model else \
+        load_trained_classifier(teacher, task, role="teacher", **kwargs)
     if config.model:
         settings = recipe.teacher_settings(task.name)
         batch = _batch(model.config.vocab_size, settings["batch_size"], settings["max_length"])
