@@ -30,6 +30,8 @@ STAGES = ("joint", "intermediate", "prediction")
 
 
 class Distiller(nn.Module):
+    checkpoint_excludes = ("teacher.",)  # the frozen teacher is not saved in checkpoints (GuardedTrainer)
+
     def __init__(self, teacher: nn.Module, student: nn.Module, config: DistillConfig):
         super().__init__()
         self.teacher = teacher.requires_grad_(False).eval()

@@ -97,7 +97,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     for stage, stage_settings, output in stages:
         done = output / STAGE_DONE
         if stage == "intermediate" and done.is_file():  # finished before an interruption: reuse it
-            distiller.load_state_dict(load_file(output / "model.safetensors"))
+            restore_stage(distiller, output / "model.safetensors")
             history[:] = json.loads(done.read_text())["history"]
             print(f"layer stage already finished in {output}; going on with the prediction stage")
             continue
@@ -136,6 +136,15 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     results = _write_outputs(config, task, distiller, tokenizer, history, train_log, eval_raw is not None)
     results["layer_weights"] = distiller.layer_weights()
     return results
+
+
+def restore_stage(distiller: Distiller, weights: Path) -> None:
+    """The finished layer stage's weights (student, projection, layer weights; the teacher is not saved)."""
+    missing, unexpected = distiller.load_state_dict(load_file(weights), strict=False)
+    missing = [key for key in missing if not key.startswith(Distiller.checkpoint_excludes)]
+    if missing or unexpected:
+        raise BertEmdError(f"{weights} does not hold this run's layer stage (missing {missing[:2]}, unexpected "
+                           f"{unexpected[:2]}); run again with --no-resume in a new --output")
 
 
 def _loss_terms(trainer) -> dict:
