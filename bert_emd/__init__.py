@@ -15,11 +15,12 @@ from bert_emd.experiment import ExperimentConfig, experiment  # noqa: E402
 from bert_emd.finetune import FinetuneConfig, finetune  # noqa: E402
 from bert_emd.general_distill import GeneralDistillConfig, general_distill  # noqa: E402
 from bert_emd.hybrid import HybridConfig, hybrid  # noqa: E402
+from bert_emd.theseus import TheseusConfig, theseus  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["AugmentConfig", "BenchmarkConfig", "BertEmdError", "CompressConfig", "DistillConfig", "EarlyExitModel",
            "EvaluateConfig", "ExperimentConfig", "ExportConfig", "FinetuneConfig", "GeneralDistillConfig",
-           "HybridConfig", "PredictConfig", "QuantizeConfig", "augment", "benchmark", "compress", "distill",
-           "evaluate", "evaluate_early_exit", "experiment", "export", "finetune", "general_distill", "hybrid",
-           "predict", "quantize", "train_early_exit"]
+           "HybridConfig", "PredictConfig", "QuantizeConfig", "TheseusConfig", "augment", "benchmark", "compress",
+           "distill", "evaluate", "evaluate_early_exit", "experiment", "export", "finetune", "general_distill",
+           "hybrid", "predict", "quantize", "theseus", "train_early_exit"]

@@ -21,6 +21,7 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
     from bert_emd.finetune import FinetuneConfig, finetune
     from bert_emd.general_distill import GeneralDistillConfig, general_distill
     from bert_emd.hybrid import HybridConfig, hybrid
+    from bert_emd.theseus import TheseusConfig, theseus
 
     return {
         "compress": (CompressConfig, compress, "one step from a fine-tuned model to a deployable student: the depth "
@@ -42,6 +43,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
                                 "model over uncertainty thresholds (JSON and PNG)"),
         "hybrid": (HybridConfig, hybrid, "LadaBERT: compress a fine-tuned model in place by SVD factorisation, "
                    "magnitude pruning and KD, step by step"),
+        "theseus": (TheseusConfig, theseus, "BERT-of-Theseus: replace groups of teacher layers by successor layers, "
+                    "batch by batch, with the task loss only"),
         "experiment": (ExperimentConfig, experiment, "results table: teachers, every student method x seed, "
                        "latency, table and plots; finished runs are skipped"),
     }

@@ -35,6 +35,7 @@ AU = ["augment", *DATA, "--max-train-samples", "4", "--output", "{out}/aug.jsonl
 EV = ["evaluate", "--model", TEACHER, *DATA, "--max-eval-samples", "8"]
 PR = ["predict", "--model", TEACHER, *DATA, "--max-eval-samples", "8", "--output", "{out}/p.tsv"]
 CU = ["early-exit", "evaluate", "--model", TEACHER, *DATA, "--max-eval-samples", "8"]
+TH = ["theseus", "--teacher", TEACHER, "--successor-layers", "2", *QUICK, "--output", "{out}"]
 CO = ["compress", "--teacher", TEACHER, *DATA, "--output", "{out}"]
 XP = ["experiment", "--teacher-model", TEACHER, "--data-dir", GLUE, "--work-dir", "{out}/w", "--results-dir",
       "{out}/r", "--tasks", "rte", "--dry-run"]
@@ -141,6 +142,13 @@ CASES = [
     (AU + ["--candidates", "0"], "--candidates must be >= 1"),
     (AU + ["--num-augmented", "0"], "--num-augmented must be >= 1"),
     (AU + ["--vocabulary-size", "0"], "--vocabulary-size must be >= 1"),
+    # theseus
+    (TH[:4] + ["3"] + TH[5:], "does not divide the teacher's 4 layers"),
+    (TH + ["--replacing-rate", "-0.5"], "--replacing-rate must be >= 0 and <= 1"),
+    (TH + ["--replacing-rate-schedule", "linear", "--replacing-rate-slope", "0"], "--replacing-rate-slope must be > 0"),
+    (TH + ["--replacing-rate-schedule", "linear", "--replacing-steps-to-one", "0"],
+     "--replacing-steps-to-one must be >= 1"),
+    (TH + ["--eval-steps", "0"], "--eval-steps must be >= 1"),
     # compress
     (CO + ["--target-speedup", "1"], "--target-speedup must be > 1 (got 1.0)"),
     (CO + ["--target-latency-ms", "0"], "--target-latency-ms must be > 0"),

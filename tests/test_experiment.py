@@ -574,3 +574,22 @@ def test_the_shipped_experiment_configs_are_valid(path):
     config = resolve_config(ExperimentConfig, path, {})
     rows = check_experiment(config)
     assert config.name == path.stem and rows  # each names its results folder after its file
+
+
+def test_theseus_rows_train_with_the_same_budget_as_the_distilled_rows(tiny_bert, glue_dir, tmp_path):
+    rows = [{"methods": ["theseus"], "label": "p7", "distill": {"replacing_rate": 0.7}, "seeds": [1]}]
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd,theseus", seeds="1",
+                              rows=rows, distill={"epochs": 1, "batch_size": 8, "beta": 0.01, "learning_rate": 3e-4})
+    experiment(**options)
+    results = tmp_path / "results" / "tiny"
+    runs = {row: json.loads((results / "runs" / "mrpc" / row / "seed1" / "eval_results.json").read_text())
+            for row in ("emd-L2", "theseus-L2", "theseus-L2-p7")}
+    assert runs["theseus-L2"]["train"]["steps"] == runs["emd-L2"]["train"]["joint"]["steps"] == 3  # 24 / 8
+    assert runs["theseus-L2-p7"]["schedule"]["rate"] == 0.7 and runs["theseus-L2"]["schedule"]["rate"] == 0.5
+    config = json.loads((results / "runs" / "mrpc" / "theseus-L2" / "seed1" / "run_config.json").read_text())
+    assert config["command"] == "theseus" and config["config"]["successor_layers"] == 2
+    assert config["config"]["learning_rate"] == 3e-4 and "beta" not in config["config"]  # distill-only: left out
+    table = json.loads((results / "table.json").read_text())
+    theseus = next(row for row in table["rows"] if row["name"] == "theseus-L2")
+    assert theseus["tasks"]["mrpc"]["score"]["mean"] == pytest.approx(statistics.fmean(
+        runs["theseus-L2"]["splits"]["dev"]["metrics"].values()))

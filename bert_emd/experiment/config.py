@@ -10,6 +10,8 @@ from bert_emd.errors import BertEmdError
 from bert_emd.experiment.teacher_grid import check_grid
 from bert_emd.options import option
 
+METHODS = (*MAPPINGS, "theseus")  # a row's method: a layer mapping of distill, or BERT-of-Theseus
+
 # Settings fixed by the runner itself (each run gets its own), so a config may not set them.
 TEACHER_OWNED = {"task", "output", "model", "data_dir", "max_train_samples", "max_eval_samples"}
 STUDENT_OWNED = {"task", "teacher", "output", "seed", "student_layers", "mapping", "data_dir", "max_train_samples",
@@ -143,8 +145,11 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
             if layers < 1:
                 raise BertEmdError("student layers must be at least 1")
             for mapping in as_list(spec.get("methods", "emd")):
-                if mapping not in MAPPINGS:
-                    raise BertEmdError(f"unknown method {mapping!r}; choose from {', '.join(MAPPINGS)}")
+                if mapping not in METHODS:
+                    raise BertEmdError(f"unknown method {mapping!r}; choose from {', '.join(METHODS)}")
+                if mapping == "theseus" and general is not None:
+                    raise BertEmdError(f"rows[{index - 1}]: a theseus row starts from the teacher's own layers; "
+                                       "leave out general")
                 rows.append(Row(mapping, layers, tuple(row_tasks), seeds, tuple(sorted(overrides.items())),
                                 str(spec.get("label", "")), augment, general, task_seeds))
     names = [row.name for row in rows]

@@ -8,6 +8,7 @@ records (eval_results.json, distill_state.json, run_config.json, wall_clock.json
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -144,6 +145,20 @@ class Experiment:
             options["student_init"] = str(self.general_dir(row))
         return options
 
+    def theseus_options(self, task: str, row: Row, seed: int) -> dict:
+        """A theseus row: the experiment's training settings (the same budget in optimiser steps as the distilled
+        rows), the row's own theseus options, the successor as deep as the row's students."""
+        from bert_emd.theseus import TheseusConfig
+
+        known = {field.name for field in dataclasses.fields(TheseusConfig)}
+        shared = {key: value for key, value in {**(self.config.distill or {}),
+                                                **task_setting(self.config, task, "distill", {})}.items()
+                  if key in known}
+        options = {**self.student_options(task, row, seed), **shared, **dict(row.distill)}
+        for distill_only in ("student_layers", "mapping", *(key for key in list(options) if key not in known)):
+            options.pop(distill_only, None)
+        return {**options, "successor_layers": row.layers}
+
     def general_dir(self, row: Row) -> Path:
         """One general student per depth and general-distill settings, shared by every row that asks for it."""
         settings = json.dumps({"general": dict(row.general or ()), "layers": row.layers,
@@ -264,9 +279,14 @@ class Experiment:
             self.ensure_augmented(task, row)
         if row.general is not None:
             self.ensure_general(row)
-        config = resolve_config(DistillConfig, None, self.student_options(task, row, seed))
+        if row.mapping == "theseus":
+            from bert_emd.theseus import TheseusConfig, theseus
+
+            config, train = resolve_config(TheseusConfig, None, self.theseus_options(task, row, seed)), theseus
+        else:
+            config, train = resolve_config(DistillConfig, None, self.student_options(task, row, seed)), distill
         output, record = Path(config.output), self.record_dir(task, row, seed)
-        write_json(output / "wall_clock.json", timed(output, lambda: distill(config)))
+        write_json(output / "wall_clock.json", timed(output, lambda: train(config)))
         _copy_records(output, record, RECORD_FILES + ("wall_clock.json",))
 
     def measure_latency(self) -> dict:
