@@ -139,6 +139,9 @@ def test_teacher_trained_with_other_settings_is_refused(finished):
     ({"teacher": {"task": "rte"}}, "task are set by the experiment runner"),
     ({"task_settings": {"mrpc": {"epochs": 2}}}, "task_settings.mrpc: unknown key"),
     ({"seeds": "one"}, "--seeds: cannot read 'one' as a comma-separated list of whole numbers"),
+    ({"rows": [{"methods": ["theseus"], "distill": {"beta": 0.1}}]}, "rows\\[0\\].distill: beta not an option of "
+                                                                    "`bert-emd theseus`"),
+    ({"rows": [{"methods": ["theseus"], "general": {}}]}, "a theseus row starts from the teacher's own layers"),
     ({"rows": [{"methods": ["emd", "skip"], "student_layers": 2}]}, "emd-L2, skip-L2 appear twice"),
     ({"rows": [{"methods": ["emd"], "label": "aug", "augment": {"output": "x.jsonl"}}]},
      "output are set by the experiment runner"),

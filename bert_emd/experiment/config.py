@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 
 from bert_emd.data.tasks import get_task
@@ -150,6 +151,8 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
                 if mapping == "theseus" and general is not None:
                     raise BertEmdError(f"rows[{index - 1}]: a theseus row starts from the teacher's own layers; "
                                        "leave out general")
+                if mapping == "theseus":
+                    check_theseus_options(overrides, f"rows[{index - 1}].distill")
                 rows.append(Row(mapping, layers, tuple(row_tasks), seeds, tuple(sorted(overrides.items())),
                                 str(spec.get("label", "")), augment, general, task_seeds))
     names = [row.name for row in rows]
@@ -157,6 +160,15 @@ def build_rows(config: ExperimentConfig) -> list[Row]:
     if repeated:
         raise BertEmdError(f"row(s) {', '.join(repeated)} appear twice; give one of them a label")
     return rows
+
+
+def check_theseus_options(options: dict, where: str) -> None:
+    """A theseus row's own options must be `bert-emd theseus` options (the shared distill settings are filtered)."""
+    from bert_emd.theseus import TheseusConfig
+
+    unknown = sorted(set(options) - {field.name for field in dataclasses.fields(TheseusConfig)})
+    if unknown:
+        raise BertEmdError(f"{where}: {', '.join(unknown)} not an option of `bert-emd theseus`")
 
 
 def row_seeds(value, tasks: list[str], where: str) -> tuple[tuple[int, ...] | None, tuple]:
