@@ -153,8 +153,8 @@ def test_a_dry_run_trains_nothing(tiny_teacher, glue_dir, tmp_path, capsys):
     output = tmp_path / "out"
     plan = bert_emd.compress(model=str(tiny_teacher), data_dir=str(glue_dir), output=str(output), backend="torch-fp32",
                              target_speedup=1.05, dry_run=True, **SETTINGS)
-    assert plan["dry_run"] and plan["stages"] == ["teacher", "shape", "augment", "distill", "deploy", "report"]
-    assert plan["estimated_seconds"]["teacher"] > 0 and plan["estimated_seconds"]["distill"] > 0
+    assert plan["dry_run"] and plan["stages"] == ["teacher", "shape", "augment", "train-emd", "deploy-emd", "report"]
+    assert plan["estimated_seconds"]["teacher"] > 0 and plan["estimated_seconds"]["train-emd"] > 0
     assert not (output / "teacher").exists() and not (output / "student").exists()
     assert "plan:" in capsys.readouterr().out
 
@@ -205,3 +205,37 @@ def test_a_backend_without_its_extra_names_the_extra(capsys, tiny_teacher, glue_
                         str(glue_dir), "--target-speedup", "2", "--backend", "onnx-int8", "--output",
                         str(tmp_path / "out"))
     assert_one_line_error(code, err, "pip install 'bert-emd[deploy]'")
+
+
+def test_auto_trains_emd_and_theseus_and_keeps_the_better(tiny_teacher, glue_dir, tmp_path, capsys):
+    output = tmp_path / "out"
+    report = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output),
+                               backend="torch-fp32", target_speedup=1.05, method="auto",
+                               **{**SETTINGS, "num_augmented": 1})
+    methods = {entry["method"]: entry for entry in report["methods"]}
+    assert set(methods) == {"emd", "theseus"}
+    assert methods["theseus"]["layers"] in (1, 2)  # a depth that divides the teacher's 4 layers
+    assert methods["emd"]["layers"] == choose_shape(report["candidates"], target_speedup=1.05)["layers"]
+    kept = [entry for entry in report["methods"] if entry["kept"]]
+    assert len(kept) == 1 and kept[0]["method"] == report["method"]
+    meeting = [entry for entry in report["methods"] if entry["meets_target"]] or report["methods"]
+    assert kept[0]["deployed_mean"] == max(entry["deployed_mean"] for entry in meeting)
+    for method in ("emd", "theseus"):
+        record = json.loads((output / f"student-{method}" / "run_config.json").read_text())
+        assert record["command"] == ("theseus" if method == "theseus" else "distill")
+    theseus_config = json.loads((output / "student-theseus" / "run_config.json").read_text())["config"]
+    emd_config = json.loads((output / "student-emd" / "run_config.json").read_text())["config"]
+    for same in ("augmented_train", "epochs", "batch_size", "learning_rate", "seed"):  # the same data and budget
+        assert theseus_config[same] == emd_config[same], same
+    assert (output / f"student-{report['method']}" / "README.md").is_file()
+    assert "| theseus |" in (output / "report.md").read_text()
+
+
+def test_theseus_needs_a_depth_that_divides_the_teacher(tiny_teacher, glue_dir, tmp_path, capsys):
+    """L3 meets a small target but 3 does not divide 4 layers; the deepest dividing depth that meets it is taken."""
+    from bert_emd.compress.run import theseus_depths
+
+    assert theseus_depths(4) == [1, 2] and theseus_depths(12) == [1, 2, 3, 4, 6] and theseus_depths(6) == [1, 2, 3]
+    assert choose_shape(STUB, target_speedup=1.25, allowed=theseus_depths(6))["layers"] == 3
+    with pytest.raises(BertEmdError, match=r"no student depth for theseus \(depths 1, 2, 3\) meets"):
+        choose_shape(STUB, target_speedup=6.0, allowed=theseus_depths(6), method="theseus")

@@ -8,6 +8,7 @@ from bert_emd.data.loading import DataOptions
 from bert_emd.distill.emd import MAPPINGS
 from bert_emd.options import option
 
+METHODS = (*MAPPINGS, "theseus", "auto")
 BACKENDS = ("auto", "torch-fp32", "onnx-fp32", "onnx-int8")
 BASELINES = ("teacher-torch-fp32", "teacher-same-backend")
 
@@ -34,8 +35,10 @@ class CompressConfig(DataOptions):
     threads: int = option(2, "CPU threads for every latency measurement", at_least=1)
     latency_repeats: int = option(5, "timed forward passes per model and backend", at_least=1)
     # the recipe
-    method: str = option("emd", "layer mapping of the distillation (every mapping of `bert-emd distill`)",
-                         choices=MAPPINGS)
+    method: str = option("emd", "how the student is trained: a layer mapping of `bert-emd distill` (emd, skip, "
+                         "last, none), theseus (`bert-emd theseus`, at the deepest depth that divides the teacher's "
+                         "layers and meets the target), or auto (emd and theseus both, the best on dev kept)",
+                         choices=METHODS)
     augment: str = option("auto", "augmented training data (TinyBERT-style word replacement): on, off, or auto "
                           "(on for training sets under 10,000 examples)", choices=("auto", "on", "off"))
     num_augmented: int = option(10, "new examples drawn per training example when augmenting", at_least=1)

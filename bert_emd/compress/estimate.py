@@ -24,28 +24,35 @@ def _batch(vocab_size: int, batch_size: int, length: int) -> dict:
             "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
 
 
-def planned_seconds(config, task, teacher: str, layers: int, train_examples: int, augmenting: bool) -> dict:
-    """stage -> estimated seconds (None where no estimate is made); teacher and distillation steps timed on
-    random tokens of the training length and batch size."""
+def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_examples: int,
+                    augmenting: bool) -> dict:
+    """stage -> estimated seconds (None where no estimate is made); teacher and training steps timed on random
+    tokens of the training length and batch size. ``layers``: method -> student depth."""
     from bert_emd.distill import DistillConfig
     from bert_emd.distill.attention import resolve_attention
     from bert_emd.distill.distiller import Distiller
     from bert_emd.distill.student import build_student
     from bert_emd.models import load_classifier_for_task, load_config, load_trained_classifier
+    from bert_emd.theseus.model import TheseusModel
+    from bert_emd.theseus.schedule import ReplacingSchedule
 
     torch.set_num_threads(config.threads)
     estimate: dict = {"shape": 0.0}
     settings = recipe.distill_settings(task.name)
-    attention, path = resolve_attention(settings["attention"], "auto", config.method != "none",
+    uses_layers = any(method not in ("none", "theseus") for method in layers)
+    attention, path = resolve_attention(settings["attention"], "auto", uses_layers,
                                         load_config(config.model or teacher))
-    kwargs = {} if attention is None else {"attn_implementation": attention}
-    model = load_classifier_for_task(config.model, task, **kwargs) if config.model else \
-        load_trained_classifier(teacher, task, role="teacher", **kwargs)
+
+    def load(**kwargs):
+        return load_classifier_for_task(config.model, task, **kwargs) if config.model else \
+            load_trained_classifier(teacher, task, role="teacher", **kwargs)
+
+    model = load(**({} if attention is None else {"attn_implementation": attention}))
     if config.model:
-        settings = recipe.teacher_settings(task.name)
-        batch = _batch(model.config.vocab_size, settings["batch_size"], settings["max_length"])
+        teacher_settings = recipe.teacher_settings(task.name)
+        batch = _batch(model.config.vocab_size, teacher_settings["batch_size"], teacher_settings["max_length"])
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-        labels = torch.zeros(settings["batch_size"], dtype=torch.float if task.is_regression else torch.long)
+        labels = torch.zeros(teacher_settings["batch_size"], dtype=torch.float if task.is_regression else torch.long)
 
         def teacher_step():
             model.train()
@@ -53,28 +60,36 @@ def planned_seconds(config, task, teacher: str, layers: int, train_examples: int
             optimizer.step()
             optimizer.zero_grad()
 
-        steps = math.ceil(train_examples / settings["batch_size"]) * settings["epochs"]
+        steps = math.ceil(train_examples / teacher_settings["batch_size"]) * teacher_settings["epochs"]
         estimate["teacher"] = seconds_per_step(teacher_step) * steps
-    student = build_student(model, "teacher", layers, attn_implementation=attention or "eager")
-    distiller = Distiller(model, student, DistillConfig(mapping=config.method, attention_distance=path if path != "none"
-                                                        else "auto", **{
-        key: value for key, value in settings.items()
-        if key in ("beta", "emd_temperature", "weight_norm", "attention", "alpha", "theta", "kd_temperature")}))
-    distiller.train()
+    if augmenting:
+        estimate["augment"] = None
     batch = _batch(model.config.vocab_size, config.batch_size, config.max_length)
-    optimizer = torch.optim.AdamW([p for p in distiller.parameters() if p.requires_grad], lr=1e-5)
-
-    def distill_step():
-        distiller(**batch)["loss"].backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
     examples = train_examples * (1 + config.num_augmented) if augmenting else train_examples
     epochs = config.epochs if config.epochs is not None else (1.0 if augmenting else 3.0)
     steps = math.ceil(examples / config.batch_size) * epochs
-    estimate["distill"] = seconds_per_step(distill_step) * steps
-    if augmenting:
-        estimate["augment"] = None
-    estimate["deploy"] = None
+    for method, depth in layers.items():
+        if method == "theseus":  # the teacher's own attention, as `bert-emd theseus` loads it
+            plain = load()
+            student = build_student(plain, "teacher", depth, attn_implementation=plain.config._attn_implementation)
+            trained = TheseusModel(plain, student, ReplacingSchedule("constant", 0.5), config.seed)
+        else:
+            student = build_student(model, "teacher", depth, attn_implementation=attention or "eager")
+            trained = Distiller(model, student, DistillConfig(
+                mapping=method, attention_distance=path if path != "none" else "auto",
+                **{key: value for key, value in settings.items()
+                   if key in ("beta", "emd_temperature", "weight_norm", "attention", "alpha", "theta",
+                              "kd_temperature")}))
+        trained.train()
+        optimizer = torch.optim.AdamW([p for p in trained.parameters() if p.requires_grad], lr=1e-5)
+        labels = torch.zeros(config.batch_size, dtype=torch.float if task.is_regression else torch.long)
+
+        def step(trained=trained, optimizer=optimizer, labels=labels):
+            trained(**batch, labels=labels)["loss"].backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+        estimate[f"train-{method}"] = seconds_per_step(step) * steps
+        estimate[f"deploy-{method}"] = None
     estimate["report"] = None
     return estimate

@@ -14,26 +14,27 @@ from bert_emd.experiment.table import percent_rounded_down
 from bert_emd.runinfo import package_versions, read_json, write_json
 
 
-def measure_final(config, teacher: str, student: Path, backend: str, deployed: dict) -> dict:
-    """p50 / p90 per model and backend at the deployment shape: `bert-emd benchmark` of teacher and student, on
-    PyTorch fp32 and the backend (it exports the student as the deploy stage did)."""
+def measure_final(config, teacher: str, students: list[Path], backend: str) -> dict:
+    """p50 / p90 per model and backend at the deployment shape: `bert-emd benchmark` of the teacher and every
+    student in turn, on PyTorch fp32 and the backend (it exports each student as the deploy stage did).
+    Returns {"teacher": timing, "students": [timing, ...]}."""
     from bert_emd.deploy.benchmark import benchmark
 
     backends = list(dict.fromkeys(["torch-fp32", BENCHMARK_BACKEND[backend]]))
-    measured = benchmark(model=[teacher, str(student)], batch_sizes=str(config.batch_size_deploy),
+    measured = benchmark(model=[teacher, *map(str, students)], batch_sizes=str(config.batch_size_deploy),
                          lengths=str(config.length_deploy), threads=config.threads, backends=",".join(backends),
                          repeats=max(config.latency_repeats, 5), warmup=1)
-    timings = {}
-    for role, entry in zip(("teacher", "student"), measured["models"]):
-        timings[role] = {"parameters": entry["parameters"],
-                         "parameters_without_embeddings": entry["parameters_without_embeddings"],
-                         "layers": entry["layers"], "backends": {}}
+    timings = []
+    for entry in measured["models"]:
+        timing = {"parameters": entry["parameters"], "parameters_without_embeddings":
+                  entry["parameters_without_embeddings"], "layers": entry["layers"], "backends": {}}
         for name, result in entry["backends"].items():
             (setting,) = result["settings"].values()
             ours = next(key for key, value in BENCHMARK_BACKEND.items() if value == name)
-            timings[role]["backends"][ours] = {"p50_ms": setting["p50_ms"], "p90_ms": setting["p90_ms"],
-                                               "size_mb": result["size_mb"]}
-    return timings
+            timing["backends"][ours] = {"p50_ms": setting["p50_ms"], "p90_ms": setting["p90_ms"],
+                                        "size_mb": result["size_mb"]}
+        timings.append(timing)
+    return {"teacher": timings[0], "students": timings[1:]}
 
 
 def mean_metric(metrics: dict) -> float:
@@ -41,25 +42,26 @@ def mean_metric(metrics: dict) -> float:
     return statistics.fmean(metrics.values())
 
 
-def build_report(config, task, backend: str, teacher: str, student: Path, table: list[dict], chosen: dict,
-                 deployed: dict, timings: dict, stages, seconds: float) -> dict:
+def student_entry(config, task, backend: str, teacher: str, trained: dict, teacher_timing: dict,
+                  student_timing: dict) -> dict:
+    """One trained student's scores, loyalty, speed and size, as the report gives them."""
+    student, deployed = Path(trained["student"]), trained["deployed"]
     results = read_json(student / "eval_results.json")
     split = task.eval_splits[0]
     scored = results["splits"][split]
     teacher_metrics, student_metrics = scored["teacher_metrics"], scored["metrics"]
     teacher_score, student_score = mean_metric(teacher_metrics), mean_metric(student_metrics)
     deployed_score = mean_metric(deployed["metrics"])
-    base = timings["teacher"]["backends"]["torch-fp32" if config.baseline == "teacher-torch-fp32" else backend]
-    deployed_p50 = timings["student"]["backends"][backend]["p50_ms"]
+    base = teacher_timing["backends"]["torch-fp32" if config.baseline == "teacher-torch-fp32" else backend]
+    deployed_p50 = student_timing["backends"][backend]["p50_ms"]
+    speedup = base["p50_ms"] / deployed_p50
+    meets = deployed_p50 <= config.target_latency_ms if config.target_latency_ms is not None else \
+        speedup >= config.target_speedup
     loss_points = 100 * (teacher_score - deployed_score)
     state = read_json(student / "distill_state.json") or {}
-    report = {
-        "task": task.name, "split": split, "examples": scored["num_examples"], "main_metric": task.main_metric,
-        "teacher": teacher, "student": str(student), "deployed": deployed["path"], "backend": backend,
-        "baseline": config.baseline, "method": config.method,
-        "deployment_shape": {"batch_size": config.batch_size_deploy, "length": config.length_deploy,
-                             "threads": config.threads},
-        "target": {"speedup": config.target_speedup, "latency_ms": config.target_latency_ms},
+    return {
+        "method": trained["method"], "chosen_layers": trained["layers"], "student": str(student),
+        "deployed": deployed["path"], "split": split, "examples": scored["num_examples"],
         "scores": {"teacher": teacher_metrics, "student": student_metrics, "deployed": deployed["metrics"],
                    "teacher_mean": teacher_score, "student_mean": student_score, "deployed_mean": deployed_score,
                    "student_share_of_teacher_percent": percent_rounded_down(student_score / teacher_score),
@@ -67,48 +69,80 @@ def build_report(config, task, backend: str, teacher: str, student: Path, table:
         "loyalty": scored.get("loyalty"),
         "deployed_agreement_with_student": deployed.get("prediction_agreement"),
         "deployed_max_output_difference": deployed["max_abs_output_difference"],
+        "meets_target": meets,
         "accuracy_budget": None if config.accuracy_budget is None else {
             "points": config.accuracy_budget, "lost_points": loss_points,
             "met": loss_points <= config.accuracy_budget},
         "speed": {
-            "teacher": timings["teacher"], "student": timings["student"],
-            "speedup_vs_baseline": base["p50_ms"] / deployed_p50,
-            "speedup_vs_teacher_same_backend": timings["teacher"]["backends"][backend]["p50_ms"] / deployed_p50,
-            "student_fp32_speedup_vs_teacher_fp32": timings["teacher"]["backends"]["torch-fp32"]["p50_ms"]
-            / timings["student"]["backends"]["torch-fp32"]["p50_ms"]},
+            "teacher": teacher_timing, "student": student_timing, "speedup_vs_baseline": speedup,
+            "speedup_vs_teacher_same_backend": teacher_timing["backends"][backend]["p50_ms"] / deployed_p50,
+            "student_fp32_speedup_vs_teacher_fp32": teacher_timing["backends"]["torch-fp32"]["p50_ms"]
+            / student_timing["backends"]["torch-fp32"]["p50_ms"]},
         "size_mb": {"teacher": _weights_mb(Path(teacher)), "student": _weights_mb(student),
                     "deployed": deployed["size_mb"]},
-        "candidates": table, "chosen_layers": chosen["layers"],
         "layer_mapping": {term: {"flow": entry.get("last_step", {}).get("flow"),
                                  "student_weights": entry.get("saved_model_weights", {}).get("student_weights"),
                                  "teacher_weights": entry.get("saved_model_weights", {}).get("teacher_weights")}
                           for term, entry in state.items() if term in ("attention", "hidden")},
         "dev_curve": [{"step": entry["step"], "score": entry.get(task.main_metric)}
-                      for stage in results["train"].values() if isinstance(stage, dict)
-                      for entry in stage.get("dev_evaluations", [])],
+                      for stage in _training_stages(results) for entry in stage.get("dev_evaluations", [])],
+    }
+
+
+def _training_stages(results: dict) -> list[dict]:
+    """distill's ``train`` holds one record per stage; theseus's is the record itself."""
+    train = results.get("train", {})
+    if "dev_evaluations" in train or "steps" in train:
+        return [train]
+    return [stage for stage in train.values() if isinstance(stage, dict)]
+
+
+def keep(entries: list[dict]) -> dict:
+    """The student with the best deployed dev score among those that meet the target in the final measurement
+    (all of them when none does; the report says so)."""
+    meeting = [entry for entry in entries if entry["meets_target"]] or entries
+    return max(meeting, key=lambda entry: entry["scores"]["deployed_mean"])
+
+
+def build_report(config, task, backend: str, teacher: str, table: list[dict], trained: list[dict], timings: dict,
+                 stages, seconds: float) -> dict:
+    entries = [student_entry(config, task, backend, teacher, entry, timings["teacher"], timing)
+               for entry, timing in zip(trained, timings["students"])]
+    kept = keep(entries)
+    summaries = [{"method": entry["method"], "layers": entry["chosen_layers"], "student": entry["student"],
+                  "deployed_mean": entry["scores"]["deployed_mean"],
+                  "deployed_share_of_teacher_percent": entry["scores"]["deployed_share_of_teacher_percent"],
+                  "speedup_vs_baseline": entry["speed"]["speedup_vs_baseline"], "meets_target": entry["meets_target"],
+                  "kept": entry is kept} for entry in entries]
+    return {
+        "task": task.name, "main_metric": task.main_metric, "teacher": teacher, "backend": backend,
+        "baseline": config.baseline, "method_option": config.method,
+        "deployment_shape": {"batch_size": config.batch_size_deploy, "length": config.length_deploy,
+                             "threads": config.threads},
+        "target": {"speedup": config.target_speedup, "latency_ms": config.target_latency_ms},
+        **kept, "methods": summaries, "candidates": table,
         "stages": {name: {"seconds": stages.state[name].get("seconds"), "settings": stages.state[name].get("settings")}
                    for name in stages.planned if name in stages.state},
-        "commands": {name: (read_json(path / "run_config.json") or {}).get("argv") or (read_json(
-            path / "run_config.json") or {}).get("config") for name, path in (("teacher", Path(teacher)),
-                                                                             ("student", student))},
+        "commands": {name: (read_json(path / "run_config.json") or {}).get("argv")
+                     for name, path in (("teacher", Path(teacher)), *((entry["method"], Path(entry["student"]))
+                                                                       for entry in entries))},
         "wall_clock_seconds": seconds, "versions": package_versions(),
     }
-    return report
 
 
 def _weights_mb(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.glob("*.safetensors")) / 2**20
 
 
-def write_report(config, task, backend, teacher, student: Path, table, chosen, deployed, timings, stages,
-                 output: Path, seconds: float) -> dict:
-    report = build_report(config, task, backend, teacher, student, table, chosen, deployed, timings, stages, seconds)
+def write_report(config, task, backend, teacher, table, trained, timings, stages, output: Path,
+                 seconds: float) -> dict:
+    report = build_report(config, task, backend, teacher, table, trained, timings, stages, seconds)
     figures = {"score_latency": score_latency_plot(report), "layer_mapping": layer_mapping_plot(report),
                "dev_curve": dev_curve_plot(report)}
     write_json(output / "report.json", report)
     (output / "report.md").write_text(markdown(report), encoding="utf-8")
     (output / "report.html").write_text(page(report, figures), encoding="utf-8")
-    model_card(report, task, student)
+    model_card(report, task, Path(report["student"]))
     return report
 
 
@@ -235,6 +269,14 @@ def summary_lines(report: dict) -> list[str]:
                 f"{report['target']['latency_ms']:g} ms") + f"), {speed['speedup_vs_teacher_same_backend']:.2f}x "
              f"against the teacher on {report['backend']}; size {report['size_mb']['deployed']:.1f} MB against "
              f"{report['size_mb']['teacher']:.1f} MB."]
+    if len(report["methods"]) > 1:
+        lines.append("Methods tried: " + "; ".join(
+            f"{entry['method']} ({entry['layers']} layers) {100 * entry['deployed_mean']:.2f} deployed, "
+            f"{entry['speedup_vs_baseline']:.2f}x" + (" (kept)" if entry["kept"] else "")
+            for entry in report["methods"]) + ".")
+    if not report["meets_target"]:
+        lines.append("The kept student does NOT meet the target in the final measurement (it did when the untrained "
+                     "candidates were timed): the two measurements differ by the machine's noise.")
     if report["deployed_agreement_with_student"] is not None:
         lines.append(f"The deployed model predicts the PyTorch student's label on "
                      f"{100 * report['deployed_agreement_with_student']:.1f}% of the dev examples.")
@@ -255,6 +297,13 @@ def markdown(report: dict) -> str:
     if report["loyalty"]:
         lines += ["", "Loyalty of the student to the teacher: " + ", ".join(
             f"{name} {value:.4f}" for name, value in report["loyalty"].items())]
+    if len(report["methods"]) > 1:
+        lines += ["", "## Methods", "",
+                  "| method | layers | deployed score | share of teacher | speedup | meets target | kept |",
+                  "|---|---:|---:|---:|---:|---|---|"]
+        lines += [f"| {m['method']} | {m['layers']} | {100 * m['deployed_mean']:.2f} | "
+                  f"{m['deployed_share_of_teacher_percent']}% | {m['speedup_vs_baseline']:.2f}x | "
+                  f"{'yes' if m['meets_target'] else 'no'} | {'yes' if m['kept'] else ''} |" for m in report["methods"]]
     lines += ["", "## Speed and size", "", "| model | backend | p50 ms | p90 ms | size MB |",
               "|---|---|---:|---:|---:|"]
     for role in ("teacher", "student"):
@@ -286,6 +335,8 @@ def page(report: dict, figures: dict) -> str:
                      f"</figure>" for name, png in figures.items() if png)
     speed_rows = [(role, backend, f"{t['p50_ms']:.1f}", f"{t['p90_ms']:.1f}", f"{t['size_mb']:.1f}")
                   for role in ("teacher", "student") for backend, t in report["speed"][role]["backends"].items()]
+    method_rows = [(m["method"], m["layers"], f"{100 * m['deployed_mean']:.2f}", f"{m['speedup_vs_baseline']:.2f}x",
+                    "yes" if m["kept"] else "") for m in report["methods"]]
     candidate_rows = [(row["name"], f"{row['parameters']:,}", f"{row['p50_ms']:.1f}", f"{row['speedup']:.2f}x")
                       for row in report["candidates"]]
     summary = "".join(f"<p>{html.escape(line)}</p>" for line in summary_lines(report))
@@ -300,6 +351,8 @@ th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em
 {summary}
 <h2>Scores (x 100)</h2>
 {table(["metric", "teacher", "student (PyTorch)", "student (deployed)"], _metrics_rows(report))}
+{"<h2>Methods</h2>" + table(["method", "layers", "deployed score", "speedup", "kept"], method_rows)
+ if len(report["methods"]) > 1 else ""}
 <h2>Speed and size</h2>
 {table(["model", "backend", "p50 ms", "p90 ms", "size MB"], speed_rows)}
 <h2>Candidates (untrained, timed before training)</h2>
@@ -325,7 +378,9 @@ def model_card(report: dict, task, student: Path) -> Path:
                          tags=["bert-emd", "distillation", report["method"]], datasets=[dataset],
                          metrics=list(report["scores"]["student"]), eval_results=results)
     body = "\n".join([f"# {report['chosen_layers']}-layer student for {task.display_name}", "",
-                      "Distilled with bert-emd compress (BERT-EMD many-to-many layer distillation).", "",
+                      "Made with bert-emd compress: " + (
+                          "BERT-of-Theseus module replacing." if report["method"] == "theseus" else
+                          f"distillation with the {report['method']} layer mapping (BERT-EMD: many-to-many)."), "",
                       *summary_lines(report), "", "## Use", "", "```python",
                       "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
                       "model = AutoModelForSequenceClassification.from_pretrained(PATH)",

@@ -7,11 +7,13 @@ through its own command's checkpoints):
 2. shape: untrained students of every depth timed against the teacher on the deployment backend, in one run;
    the deepest that meets the speed target is kept (OUTPUT/shape.json);
 3. augmentation (``--augment auto``: under 10,000 training examples): `bert-emd augment`;
-4. distillation: `bert-emd distill` with the recipe, the best dev checkpoint kept (OUTPUT/student);
+4. training: `bert-emd distill` with the recipe (or `bert-emd theseus` on the same data and steps), the best dev
+   checkpoint kept (OUTPUT/student; with ``--method auto`` both, OUTPUT/student-emd and OUTPUT/student-theseus);
 5. deployment: `bert-emd export` to the backend (ONNX fp32 or int8), its predictions checked against the PyTorch
    student on the whole dev set, and its dev metrics;
-6. measurement and report: `bert-emd benchmark` of teacher, student and the exported student in turn in one run;
-   report.html / report.md / report.json and a model card in OUTPUT/student/README.md.
+6. measurement and report: `bert-emd benchmark` of the teacher and every student, PyTorch and exported, in turn in
+   one run; the student with the best deployed dev score that meets the target is kept; report.html / report.md /
+   report.json and a model card in the kept student's folder.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from bert_emd.outputs import writes_output
 from bert_emd.runinfo import read_json, run_record, write_json
 
 STATE_FILE = "compress_state.json"
-STAGES = ("teacher", "shape", "augment", "distill", "deploy", "report")
+STAGES = ("teacher", "shape", "augment", "train", "deploy", "report")  # train and deploy: once per method
 
 
 class Stages:
@@ -59,9 +61,9 @@ class Stages:
         print(f"[{number}/{len(self.planned)}] {text}{' (finished before: reused)' if reused else ''}", flush=True)
 
     def finish(self, stage: str, settings: dict, seconds: float, **results) -> dict:
+        """Record a finished stage. A stage's settings hold the keys of the stages it was made from, so a stage
+        made again makes the ones after it stale."""
         self.state[stage] = {"key": self.key(settings), "settings": settings, "seconds": seconds, **results}
-        for later in self.planned[self.planned.index(stage) + 1:]:  # what came after was made from the old output
-            self.state.pop(later, None)
         write_json(self.path, self.state)
         return self.state[stage]
 
@@ -110,16 +112,21 @@ def finetune_options(config: CompressConfig, task, output: Path) -> dict:
             "batch_size": settings["batch_size"], "seed": config.seed, "output": str(output)}
 
 
-def distill_options(config: CompressConfig, task, teacher: str, layers: int, augmented: str | None,
-                    output: Path) -> dict:
+def training_options(config: CompressConfig, task, method: str, teacher: str, layers: int, augmented: str | None,
+                     output: Path) -> dict:
+    """The options of `bert-emd distill` (a layer mapping) or `bert-emd theseus` for the student: the recipe's,
+    on the same data and for the same optimiser steps whichever the method."""
     settings = recipe.distill_settings(task.name)
     if config.learning_rate is not None:
         settings["learning_rate"] = config.learning_rate
     epochs = config.epochs if config.epochs is not None else (1.0 if augmented else 3.0)
-    return {**data_options(config), **settings, "teacher": teacher, "student_layers": layers,
-            "mapping": config.method, "augmented_train": augmented or config.augmented_train, "epochs": epochs,
-            "batch_size": config.batch_size, "eval_steps": config.eval_steps, "seed": config.seed,
-            "output": str(output)}
+    shared = {**data_options(config), "teacher": teacher, "augmented_train": augmented or config.augmented_train,
+              "epochs": epochs, "batch_size": config.batch_size, "eval_steps": config.eval_steps,
+              "seed": config.seed, "output": str(output)}
+    if method == "theseus":
+        training = {key: settings[key] for key in ("learning_rate", "lr_schedule", "warmup", "save_steps")}
+        return {**shared, **training, "successor_layers": layers}
+    return {**shared, **settings, "student_layers": layers, "mapping": method}
 
 
 def wants_augmentation(config: CompressConfig, train_examples: int) -> bool:
@@ -141,19 +148,22 @@ def compress(config: CompressConfig | str | dict | None = None, **overrides) -> 
     output = Path(config.output)
     train_examples = len(load_split(task, config, "train"))
     augmenting = wants_augmentation(config, train_examples)
-    planned = [stage for stage in STAGES if (stage != "teacher" or config.model)
-               and (stage != "augment" or augmenting)]
+    planned = [*(["teacher"] if config.model else []), "shape", *(["augment"] if augmenting else []),
+               *(f"{stage}-{method}" for method in methods_of(config) for stage in ("train", "deploy")), "report"]
     stages = Stages(output, planned)
     # the stage options are checked now too, so that a bad combination stops before any training
     if config.model:
         resolve_config(FinetuneConfig, finetune_options(config, task, output / "teacher"), {})
-    resolve_config(DistillConfig, distill_options(config, task, config.teacher or config.model, 1, None,
-                                                  output / "student"), {})
+    from bert_emd.theseus import TheseusConfig
+
+    for method in methods_of(config):
+        options = training_options(config, task, method, config.teacher or config.model, 1, None, output / "student")
+        resolve_config(TheseusConfig if method == "theseus" else DistillConfig, options, {})
     started = time.time()
     try:
         return _run(config, task, backend, stages, output, train_examples, augmenting, started)
     except BertEmdError as error:
-        if any(stage in stages.state for stage in STAGES):  # finished stages stay for the next call
+        if stages.state:  # finished stages stay for the next call
             raise BertEmdError(str(error), keep_output=True) from None
         raise
 
@@ -192,14 +202,19 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
         clock = time.time()
         table = _measure_shapes(config, task, teacher, backend, output)
         stages.finish("shape", shape_settings, time.time() - clock, table=table)
-    chosen = choose_shape(table, **target)
-    print(format_shapes(table, chosen, backend, config.baseline), flush=True)
+    teacher_layers = next(row["layers"] for row in table if row["name"] == "teacher")
+    shapes = {method: choose_shape(table, **target, method=method,
+                                   allowed=theseus_depths(teacher_layers) if method == "theseus" else None)
+              for method in methods_of(config)}
+    for method, chosen in shapes.items():
+        print(format_shapes(table, chosen, backend, config.baseline, method), flush=True)
 
     if config.dry_run:
-        return _plan(config, task, teacher, chosen, stages, train_examples, augmenting, table)
+        return _plan(config, task, teacher, shapes, stages, train_examples, augmenting, table)
 
     # 3. augmentation
     augmented = None
+    augment_key = None
     if augmenting:
         augmented = str(output / "augmented" / "train.jsonl")
         settings = {**data_options(config), "output": augmented, "num_augmented": config.num_augmented,
@@ -212,45 +227,63 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
             clock = time.time()
             bert_emd.augment(**settings, overwrite=True)
             stages.finish("augment", settings, time.time() - clock)
+        augment_key = stages.key(settings)
 
-    # 4. distillation
-    student = output / "student"
-    settings = distill_options(config, task, teacher, chosen["layers"], augmented, student)
-    if stages.done("distill", settings) and (student / "eval_results.json").is_file():
-        stages.banner("distill", f"distilling the {chosen['layers']}-layer student ({config.method})", reused=True)
-    else:
-        stages.banner("distill", f"distilling the {chosen['layers']}-layer student ({config.method}, "
-                      f"{settings['epochs']:g} epoch(s), best dev checkpoint kept)")
-        clock = time.time()
-        bert_emd.distill(**settings)
-        stages.finish("distill", settings, time.time() - clock)
-
-    # 5. deployment
+    # 4. training and 5. deployment, per method
     from bert_emd.compress.deploy import deploy
 
-    deployed_settings = {"student": str(student), "backend": backend, "data": data_options(config)}
-    done = stages.done("deploy", deployed_settings)
-    stages.banner("deploy", f"exporting the student to {backend} and checking it on dev", bool(done))
-    if done:
-        deployed = done["deployed"]
-    else:
-        clock = time.time()
-        deployed = deploy(config, task, student, backend, output / "onnx")
-        stages.finish("deploy", deployed_settings, time.time() - clock, deployed=deployed)
+    trained = []
+    for method, chosen in shapes.items():
+        single = len(shapes) == 1
+        student = output / ("student" if single else f"student-{method}")
+        settings = {**training_options(config, task, method, teacher, chosen["layers"], augmented, student),
+                    "augmented_file": augment_key}
+        stage = f"train-{method}"
+        what = f"the {chosen['layers']}-layer student by {method}"
+        if stages.done(stage, settings) and (student / "eval_results.json").is_file():
+            stages.banner(stage, f"training {what}", reused=True)
+        else:
+            stages.banner(stage, f"training {what} ({settings['epochs']:g} epoch(s), best dev checkpoint kept)")
+            clock = time.time()
+            run = bert_emd.theseus if method == "theseus" else bert_emd.distill
+            run(**{key: value for key, value in settings.items() if key != "augmented_file"})
+            stages.finish(stage, settings, time.time() - clock)
+        deploy_settings = {"student": str(student), "trained": stages.state[stage]["key"], "backend": backend,
+                           "data": data_options(config)}
+        stage = f"deploy-{method}"
+        done = stages.done(stage, deploy_settings)
+        stages.banner(stage, f"exporting {what} to {backend} and checking it on dev", bool(done))
+        if done:
+            deployed = done["deployed"]
+        else:
+            clock = time.time()
+            deployed = deploy(config, task, student, backend, output / ("onnx" if single else f"onnx-{method}"))
+            stages.finish(stage, deploy_settings, time.time() - clock, deployed=deployed)
+        trained.append({"method": method, "layers": chosen["layers"], "student": student, "deployed": deployed})
 
     # 6. measurement and report
     from bert_emd.compress.report import measure_final, write_report
 
-    stages.banner("report", "timing teacher, student and the exported student in turn; writing the report")
+    stages.banner("report", "timing the teacher and the students, PyTorch and exported, in turn; writing the report")
     clock = time.time()
-    timings = measure_final(config, teacher, student, backend, deployed)
-    report = write_report(config, task, backend, teacher, student, table, chosen, deployed, timings, stages,
-                          output, time.time() - started)
+    timings = measure_final(config, teacher, [entry["student"] for entry in trained], backend)
+    report = write_report(config, task, backend, teacher, table, trained, timings, stages, output,
+                          time.time() - started)
     stages.finish("report", {"at": time.time()}, time.time() - clock)
     write_json(output / "run_config.json", run_record("compress", config, task=task.name))
-    print(f"report written to {output / 'report.html'} (and report.md, report.json); the student is in {student} "
-          f"(model card README.md), its {backend} form in {deployed['path']}")
+    print(f"report written to {output / 'report.html'} (and report.md, report.json); the kept student "
+          f"({report['method']}) is in {report['student']} (model card README.md), its {backend} form in "
+          f"{report['deployed']}")
     return report
+
+
+def methods_of(config: CompressConfig) -> list[str]:
+    return ["emd", "theseus"] if config.method == "auto" else [config.method]
+
+
+def theseus_depths(teacher_layers: int) -> list[int]:
+    """Successor depths that split the teacher's layers into equal modules."""
+    return [layers for layers in range(1, teacher_layers) if teacher_layers % layers == 0]
 
 
 def _measure_shapes(config, task, teacher: str, backend: str, output: Path) -> list[dict]:
@@ -276,9 +309,10 @@ def _measure_shapes(config, task, teacher: str, backend: str, output: Path) -> l
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def format_shapes(table: list[dict], chosen: dict, backend: str, baseline: str) -> str:
+def format_shapes(table: list[dict], chosen: dict, backend: str, baseline: str, method: str) -> str:
     against = "teacher in PyTorch fp32" if baseline == "teacher-torch-fp32" else f"teacher on {backend}"
-    lines = [f"{'shape':8s} {'parameters':>12s} {'p50 ms':>9s} {'p90 ms':>9s} {'speedup':>8s}  (vs {against})"]
+    lines = [f"{'shape':8s} {'parameters':>12s} {'p50 ms':>9s} {'p90 ms':>9s} {'speedup':>8s}  (vs {against}; "
+             f"{method})"]
     for row in table:
         mark = "  <- chosen" if row["name"] == chosen["name"] else ""
         lines.append(f"{row['name']:8s} {row['parameters']:12,d} {row['p50_ms']:9.1f} {row['p90_ms']:9.1f} "
@@ -286,19 +320,21 @@ def format_shapes(table: list[dict], chosen: dict, backend: str, baseline: str) 
     return "\n".join(lines)
 
 
-def _plan(config, task, teacher, chosen, stages: Stages, train_examples: int, augmenting: bool, table) -> dict:
-    """`--dry-run`: the stages, the chosen shape and the time they would take from step rates measured here."""
+def _plan(config, task, teacher, shapes: dict, stages: Stages, train_examples: int, augmenting: bool,
+          table) -> dict:
+    """`--dry-run`: the stages, the chosen shapes and the time they would take from step rates measured here."""
     from bert_emd.compress.estimate import planned_seconds
 
-    estimate = planned_seconds(config, task, teacher, chosen["layers"], train_examples, augmenting)
+    estimate = planned_seconds(config, task, teacher, {method: chosen["layers"] for method, chosen in shapes.items()},
+                               train_examples, augmenting)
     lines = ["plan:"]
     for stage in stages.planned:
         seconds = estimate.get(stage)
-        lines.append(f"  {stage:8s} " + (f"about {_minutes(seconds)}" if seconds is not None else ""))
-    lines.append(f"  total    about {_minutes(sum(value for value in estimate.values() if value))} "
+        lines.append(f"  {stage:15s} " + (f"about {_minutes(seconds)}" if seconds is not None else ""))
+    lines.append(f"  total           about {_minutes(sum(value for value in estimate.values() if value))} "
                  f"(step rates measured on this machine, {config.threads} threads)")
     print("\n".join(lines))
-    return {"dry_run": True, "task": task.name, "stages": stages.planned, "chosen": chosen, "table": table,
+    return {"dry_run": True, "task": task.name, "stages": stages.planned, "chosen": shapes, "table": table,
             "estimated_seconds": estimate}
 
 

@@ -78,10 +78,11 @@ def latency_table(report: dict, backend: str, baseline: str) -> list[dict]:
     return rows
 
 
-def choose_shape(table: list[dict], target_speedup: float | None = None,
-                 target_latency_ms: float | None = None) -> dict:
-    """The deepest candidate (teacher excluded) that meets the target; one line naming the fastest if none does."""
-    candidates = [row for row in table if row["name"] != "teacher"]
+def choose_shape(table: list[dict], target_speedup: float | None = None, target_latency_ms: float | None = None,
+                 allowed: list[int] | None = None, method: str | None = None) -> dict:
+    """The deepest candidate (teacher excluded; of the ``allowed`` depths if given) that meets the target; one line
+    naming the fastest if none does."""
+    candidates = [row for row in table if row["name"] != "teacher" and (allowed is None or row["layers"] in allowed)]
     if not candidates:
         raise BertEmdError("the teacher has one layer: there is no smaller depth to distil into")
 
@@ -95,7 +96,8 @@ def choose_shape(table: list[dict], target_speedup: float | None = None,
         fastest = max(candidates, key=lambda row: row["speedup"])
         asked = f"--target-latency-ms {target_latency_ms:g}" if target_latency_ms is not None else \
             f"--target-speedup {target_speedup:g}"
-        raise BertEmdError(f"no student depth meets {asked} on {fastest['backend']}: the fastest candidate, "
+        among = f" for {method} (depths {', '.join(map(str, allowed))})" if allowed is not None else ""
+        raise BertEmdError(f"no student depth{among} meets {asked} on {fastest['backend']}: the fastest candidate, "
                            f"{fastest['layers']} layer(s), measured {fastest['speedup']:.2f}x ({fastest['p50_ms']:.1f} "
                            "ms); ask for less, or another backend")
     return max(meeting, key=lambda row: row["layers"])
