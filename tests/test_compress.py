@@ -109,6 +109,18 @@ def test_the_model_card_carries_the_dev_metrics(compressed):
     assert card.data.eval_results[0].dataset_split == "dev" and "bert-emd" in card.data.tags
 
 
+def test_records_without_weights_are_copied(compressed, tmp_path):
+    from bert_emd.compress.run import copy_records
+
+    output, report = compressed
+    copied = {str(path.relative_to(tmp_path / "records")) for path in copy_records(output, tmp_path / "records")}
+    assert {"report.json", "report.md", "report.html", "compress_state.json", "student/eval_results.json",
+            "student/README.md", "student/distill_state.json", "onnx/export_report.json"} <= copied
+    assert not [name for name in copied if name.endswith((".safetensors", ".onnx", ".jsonl", ".bin", ".pt"))]
+    assert json.loads((tmp_path / "records" / "report.json").read_text()) == json.loads(
+        (output / "report.json").read_text())
+
+
 def test_a_second_call_reuses_every_stage(compressed, tiny_teacher, glue_dir, monkeypatch, capsys):
     output, first = compressed
 

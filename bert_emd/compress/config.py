@@ -53,5 +53,7 @@ class CompressConfig(DataOptions):
                        at_most=2**32 - 1)
     max_length: int = option(64, "maximum tokens per training and dev example (the recipe's 64; the latency is "
                              "measured at --length-deploy)", at_least=1)
+    records_dir: str | None = option(None, "also copy the report and every stage's records (configs, scores, "
+                                     "model card; no weights) to this folder, e.g. to commit them")
     dry_run: bool = option(False, "measure the candidates and the step rate, print the plan and its estimated time, "
                            "train nothing")

@@ -271,10 +271,29 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
                           time.time() - started)
     stages.finish("report", {"at": time.time()}, time.time() - clock)
     write_json(output / "run_config.json", run_record("compress", config, task=task.name))
+    if config.records_dir:
+        copy_records(output, Path(config.records_dir))
     print(f"report written to {output / 'report.html'} (and report.md, report.json); the kept student "
           f"({report['method']}) is in {report['student']} (model card README.md), its {backend} form in "
           f"{report['deployed']}")
     return report
+
+
+RECORDS = ("report.json", "report.md", "report.html", STATE_FILE, "run_config.json", "eval_results.json",
+           "distill_state.json", "README.md", "export_report.json", "augmented/train.jsonl.manifest.json")
+
+
+def copy_records(output: Path, target: Path) -> list[Path]:
+    """The small files of a compress output (no weights, no data) into ``target``, in the same layout."""
+    copied = []
+    for path in sorted(output.rglob("*")):
+        relative = path.relative_to(output)
+        if path.is_file() and (path.name in RECORDS or str(relative) in RECORDS) and "checkpoint-" not in str(relative):
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+            copied.append(destination)
+    return copied
 
 
 def methods_of(config: CompressConfig) -> list[str]:
