@@ -286,7 +286,10 @@ def summary_lines(report: dict) -> list[str]:
             f"met (the deployed student loses {budget['lost_points']:.2f})" if budget["met"] else
             f"NOT met: the deployed student loses {budget['lost_points']:.2f} points, and no deeper student "
             "meets the speed target"))
-    lines.append(f"Wall-clock of the whole run: {report['wall_clock_seconds'] / 60:.1f} min.")
+    stage_seconds = sum(entry["seconds"] or 0 for entry in report["stages"].values())
+    lines.append(f"Wall-clock of this call: {report['wall_clock_seconds'] / 60:.1f} min; the stages' own times add up "
+                 f"to {stage_seconds / 60:.1f} min (a stage reused from an earlier call counts the time it took then; "
+                 "one resumed after an interruption, its last sitting).")
     return lines
 
 

@@ -7,7 +7,7 @@ pre-softmax scores (masked positions, values <= -100, set to 0). Two ways to get
   ``attentions``; the forward pass itself is exactly eager attention.
 - ``QUERY_KEY_ATTENTION`` (factorised path): the model's SDPA kernel computes the attention output,
   and ``attentions`` holds ``(Q, K, c)`` per layer (``[B, H, L, d]`` each, c the score scaling),
-  from which ``emd.pairwise_score_mse`` gets the score distances without ever forming a score map
+  from which ``distances.score_distances`` gets the score distances without ever forming a score map
   (``S = c Q K^T``).
 
 Both work only for families whose attention goes through the transformers attention-function

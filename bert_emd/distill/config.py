@@ -1,4 +1,4 @@
-"""Options of `bert-emd distill` (defaults: METHODS.md's published BERT-EMD settings where they exist)."""
+"""Options of `bert-emd distill` (defaults: the published BERT-EMD settings where they exist, docs/methods.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The module the Trainer optimises: frozen teacher, student, projection and the BERT-EMD loss.
 
-Every term of the paper's loss is here (METHODS.md section 1):
+Every term of the paper's loss is here (docs/methods.md, section 1):
 
     L = beta * (theta * (L_att_emd + L_hid_emd) + L_emb) + L_pred
     L_pred = alpha * soft_CE(student / t, teacher / t) * t^2 + (1 - alpha) * CE(student, labels)

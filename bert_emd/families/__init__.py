@@ -8,7 +8,7 @@ BERT's ``encoder.layer``. A family is described by
 - the config name of its feed-forward width (``intermediate_size``; DistilBERT ``hidden_dim``),
 - how the attention term reads pre-softmax scores: ``interface`` (the family's attention goes through
   the transformers attention-function interface: bert_emd.distill.attention) or ``hooks`` (MPNet,
-  DeBERTa-v2: bert_emd.score_hooks rebuilds the scores from the layer's own projections),
+  DeBERTa-v2: bert_emd.families.scores rebuilds the scores from the layer's own projections),
 - the module path of each Linear layer hybrid compression may factorise, inside one block,
 - how its classifier turns a layer's states into logits (early exit's last exit),
 - and, for a family the project cannot serve, why and what to do instead.
