@@ -251,3 +251,28 @@ def test_theseus_needs_a_depth_that_divides_the_teacher(tiny_teacher, glue_dir, 
     assert choose_shape(STUB, target_speedup=1.25, allowed=theseus_depths(6))["layers"] == 3
     with pytest.raises(BertEmdError, match=r"no student depth for theseus \(depths 1, 2, 3\) meets"):
         choose_shape(STUB, target_speedup=6.0, allowed=theseus_depths(6), method="theseus")
+
+
+def test_the_report_renders_in_a_headless_browser(compressed, tmp_path):
+    """Chromium (Debian's package) opens report.html with no network: no script error, every plot decoded."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (apt install chromium); the page is checked without it above")
+    output, _ = compressed
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+             "--virtual-time-budget=5000"]
+    page = (output / "report.html").as_uri()
+    result = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = len(re.findall(r"<img ", (output / "report.html").read_text()))
+    assert f'data-images-loaded="{images}/{images}"' in result.stdout
+    assert "Uncaught" not in result.stderr
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1100,1800", f"--screenshot={shot}", page], capture_output=True,
+                   timeout=120)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -326,6 +326,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+# marks on the page how many plots decoded, for a headless browser check (the page needs nothing from the network)
+LOAD_CHECK = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const loaded = images.filter((image) => image.complete && image.naturalWidth > 0).length;
+  document.body.dataset.imagesLoaded = `${loaded}/${images.length}`;
+});
+</script>"""
+
+
 def page(report: dict, figures: dict) -> str:
     """One self-contained HTML page: the plots are embedded as PNG data URIs, nothing is fetched."""
     def table(header: list[str], rows: list) -> str:
@@ -364,6 +374,7 @@ th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em
 {images}
 <h2>Stages and their settings</h2>
 <pre>{settings}</pre>
+{LOAD_CHECK}
 </body></html>
 """
 
