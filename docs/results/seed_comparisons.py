@@ -19,7 +19,7 @@ PAIRS = {  # (row, row it is compared with)
     "sst2_gpu": [("emd-L2", "skip-L2"), ("emd-L2", "last-L2"), ("emd-L2", "none-L2"), ("emd-L3", "skip-L3"),
                  ("emd-L2-init12", "emd-L2"), ("skip-L2-init12", "skip-L2"), ("none-L2-init12", "none-L2"),
                  ("emd-L2-T5", "emd-L2")],
-    # issue 21: the authors' joint recipe on augmented data; pairs appear once both rows have 2 seeds of a task
+    # the recipe table: the authors' joint recipe on augmented data; pairs appear once both rows have 2 seeds of a task
     "recipe_table": [("emd-L2", "skip-L2"), ("emd-L2", "last-L2"), ("emd-L2", "none-L2"), ("emd-L3", "skip-L3"),
                      ("emd-L3", "last-L3"), ("emd-L3", "none-L3"), ("skip-L3", "none-L3"), ("last-L3", "none-L3"),
                      ("emd-L2-wsum", "emd-L2"), ("emd-L3-wsum", "emd-L3"), ("emd-L3-tinybert", "emd-L3"),

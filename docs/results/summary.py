@@ -31,10 +31,10 @@ RESULTS = Path(__file__).parent
 TASK_NAMES = {"sst2": "SST-2", "cola": "CoLA", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B"}
 BLOCKS = {  # teacher -> (results folders, folder whose speed measurement applies)
     "MiniLM-L6 (6 layers, 22.7M), GLUE table": (["glue_table"], "glue_table"),
-    "MiniLM-L6, recipe table (issue 21; SST-2: its first 4,000 sentences)":
+    "MiniLM-L6, recipe table (SST-2: its first 4,000 sentences)":
         (["recipe_table", "recipe_sst2_cpu"], "glue_table"),
     "MPNet-12 (12 layers, 109.5M), MPNet table": (["mpnet_table"], "mpnet_table"),
-    "MPNet-12, recipe (issue 21)": (["recipe_mpnet"], "mpnet_table"),
+    "MPNet-12, recipe table": (["recipe_mpnet"], "mpnet_table"),
 }
 SPEED = {  # results folder -> (`bert-emd benchmark` record, setting): first model the teacher
     "glue_table": ("deploy_speed.json", "batch32_len128"),
