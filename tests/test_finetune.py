@@ -169,3 +169,23 @@ def test_each_epochs_dev_metrics_are_recorded_and_the_best_epoch_is_kept(tiny_be
     best = max(epochs, key=lambda entry: entry["f1"])  # the Trainer keeps the best checkpoint by the main metric
     assert results["splits"]["dev"]["metrics"]["f1"] == pytest.approx(best["f1"])
     assert results["splits"]["dev"]["metrics"]["accuracy"] == pytest.approx(best["accuracy"])
+
+
+def test_any_trainer_argument_can_be_reached(tiny_bert, glue_dir, tmp_path):
+    from bert_emd.finetune import FinetuneConfig
+    from bert_emd.options import resolve_config
+    from bert_emd.training import training_arguments
+
+    config = resolve_config(FinetuneConfig, None, dict(output=str(tmp_path / "x"), report_to="none",
+                                                       trainer_arg=["max_grad_norm=0.5", "optim=adafactor",
+                                                                    "dataloader_drop_last=true"]))
+    arguments = training_arguments(config, None)
+    assert arguments.max_grad_norm == 0.5 and arguments.optim == "adafactor" and arguments.dataloader_drop_last
+    assert arguments.report_to == []
+    output = tmp_path / "run"
+    bert_emd.finetune(model=str(tiny_bert), task="rte", data_dir=str(glue_dir), max_train_samples=16,
+                      max_eval_samples=8, epochs=1, batch_size=8, output=str(output), report_to="none",
+                      trainer_arg=["max_grad_norm=0.5"])
+    assert not (output / "runs").exists()  # no TensorBoard logs with --report-to none
+    record = json.loads((output / "run_config.json").read_text())
+    assert record["config"]["trainer_arg"] == ["max_grad_norm=0.5"]

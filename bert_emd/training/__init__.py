@@ -54,6 +54,10 @@ class TrainingOptions:
     logging_steps: int = option(50, "log the training loss every N steps (TensorBoard and console)", at_least=1)
     save_steps: int = option(500, "also checkpoint every N optimiser steps (besides each epoch end), so an "
                              "interrupted run resumes losing at most N steps", at_least=1)
+    report_to: str = option("tensorboard", "where the Trainer also logs, comma-separated: tensorboard, wandb, "
+                            "mlflow, comet_ml, ... or none")
+    trainer_arg: list[str] | None = option(None, "any other transformers TrainingArguments field, KEY=VALUE "
+                                           "(repeat the flag), e.g. max_grad_norm=0.5 or optim=adafactor")
     eval_steps: int | None = option(None, "evaluate on the dev set every N optimiser steps instead of at each epoch "
                                    "end, and keep the best of those evaluations (the BERT-EMD authors: 50); each "
                                    "evaluation also saves a checkpoint", at_least=1)
@@ -102,7 +106,6 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
         greater_is_better=True if evaluate else None,
         logging_steps=options.logging_steps,
         logging_nan_inf_filter=False,  # else a NaN step loss is logged as finite (the guard checks both)
-        report_to=["tensorboard"],
         disable_tqdm=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -112,7 +115,46 @@ def training_arguments(options: TrainingOptions, main_metric: str | None, **over
     if every:
         arguments.update(eval_steps=every, save_steps=every)
     arguments.update(overrides)
-    return TrainingArguments(**arguments)
+    arguments["report_to"] = [] if options.report_to.strip() == "none" else \
+        [name.strip() for name in options.report_to.split(",") if name.strip()]
+    arguments.update(extra_trainer_arguments(options.trainer_arg or [], set(arguments)))
+    try:
+        return TrainingArguments(**arguments)
+    except (ValueError, TypeError, ImportError) as error:  # e.g. an unknown optimiser, a missing integration
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BertEmdError(f"the Trainer refused these settings: {first}") from None
+
+
+def extra_trainer_arguments(pairs: list[str], ours: set[str]) -> dict:
+    """``--trainer-arg KEY=VALUE`` -> TrainingArguments fields; values read as YAML scalars (0.5, true, adamw_torch).
+    A field the options already set must be given by its own flag."""
+    import dataclasses
+
+    import yaml
+
+    fields = {field.name for field in dataclasses.fields(TrainingArguments)}
+    flags = {"output_dir": "--output", "learning_rate": "--learning-rate", "num_train_epochs": "--epochs",
+             "per_device_train_batch_size": "--batch-size", "per_device_eval_batch_size": "--eval-batch-size",
+             "warmup_steps": "--warmup", "weight_decay": "--weight-decay", "seed": "--seed",
+             "gradient_accumulation_steps": "--gradient-accumulation", "logging_steps": "--logging-steps",
+             "report_to": "--report-to", "eval_steps": "--eval-steps"}
+    extra = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise BertEmdError(f"--trainer-arg {pair!r}: give KEY=VALUE, e.g. max_grad_norm=0.5")
+        if key not in fields:
+            raise BertEmdError(f"--trainer-arg {key}: not a field of transformers' TrainingArguments")
+        if key in flags:
+            raise BertEmdError(f"--trainer-arg {key}: set it with {flags[key]}")
+        if key in ours:
+            raise BertEmdError(f"--trainer-arg {key}: this command sets it itself")
+        try:
+            extra[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            extra[key] = text
+    return extra
 
 
 def dev_history(trainer, main_metric: str) -> list[dict]:
