@@ -526,3 +526,28 @@ def test_checkpoints_hold_the_student_not_the_frozen_teacher(tiny_teacher, glue_
     teacher_bytes = (tiny_teacher / "model.safetensors").stat().st_size
     student_bytes = (tmp_path / "kept" / "model.safetensors").stat().st_size
     assert checkpoint.stat().st_size < student_bytes + teacher_bytes / 2  # the student (and projection), not both
+
+
+def test_a_registered_mapping_works_end_to_end(tiny_teacher, glue_dir, tmp_path, capsys):
+    """A new mapping is one object and one registration: the option accepts it, the loss uses its flow."""
+    from bert_emd.cli import main
+    from bert_emd.distill.mappings import MAPPINGS, FixedMapping, register_mapping
+
+    register_mapping(FixedMapping("first", "every student layer learns teacher layer 1", rule=lambda n, m: [1] * n))
+    try:
+        output = tmp_path / "first"
+        code = main(["distill", "--teacher", str(tiny_teacher), "--data-dir", str(glue_dir), "--student-layers", "2",
+                     "--mapping", "first", "--task", "sst2", "--max-train-samples", "16", "--max-eval-samples", "8",
+                     "--epochs", "1", "--batch-size", "8", "--output", str(output)])
+        assert code == 0, capsys.readouterr().err[-2000:]
+        state = json.loads((output / "distill_state.json").read_text())
+        expected = [[0.5, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0]]
+        for term in ("attention", "hidden"):
+            assert state[term]["last_step"]["flow"] == expected
+            assert state[term]["student_weights"] == [0.5, 0.5]  # a fixed mapping learns no weights
+    finally:
+        MAPPINGS.pop("first")
+    with pytest.raises(SystemExit):  # once unregistered, the option refuses it again
+        main(["distill", "--teacher", str(tiny_teacher), "--student-layers", "2", "--mapping", "first", "--output",
+              str(tmp_path / "gone")])
+    assert "invalid choice: 'first'" in capsys.readouterr().err

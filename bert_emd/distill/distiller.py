@@ -24,6 +24,7 @@ from bert_emd.distill.attention import QUERY_KEY_ATTENTION
 from bert_emd.distill.config import DistillConfig
 from bert_emd.distill.distances import layer_distances, masked_layers, score_distances, score_factors
 from bert_emd.distill.layer_loss import LayerMappingLoss, share_weights
+from bert_emd.distill.mappings import get_mapping
 from bert_emd.families.scores import install_score_hooks
 
 STAGES = ("joint", "intermediate", "prediction")
@@ -40,7 +41,7 @@ class Distiller(nn.Module):
                                                                   config.kd_temperature)
         self.is_regression = teacher.config.problem_type == "regression" or teacher.config.num_labels == 1
         self.include_padding = config.include_padding
-        layers_on = config.mapping != "none"
+        layers_on = get_mapping(config.mapping).layer_terms
         self.embedding_term = layers_on and config.embedding
         self.separate_weights = config.separate_weights
         student_layers, teacher_layers = student.config.num_hidden_layers, teacher.config.num_hidden_layers

@@ -9,12 +9,10 @@ layer carries.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import ot
 
-MAPPINGS = ("emd", "skip", "last", "none")
+from bert_emd.distill.mappings import MAPPINGS, FixedMapping, get_mapping  # noqa: F401 (MAPPINGS: the names)
 
 
 def solve_transport(cost: np.ndarray, student_weights: np.ndarray, teacher_weights: np.ndarray) -> np.ndarray:
@@ -73,22 +71,23 @@ def cost_attention_update(flow: np.ndarray, cost: np.ndarray, student_weights: n
     return normalise_weights(new_student, method, temperature), normalise_weights(new_teacher, method, temperature)
 
 
+def _fixed(mapping: str) -> FixedMapping:
+    chosen = get_mapping(mapping)
+    if not isinstance(chosen, FixedMapping):
+        raise ValueError(f"no fixed layers for mapping '{mapping}'")
+    return chosen
+
+
 def fixed_teacher_layers(mapping: str, student_layers: int, teacher_layers: int) -> list[int]:
-    """1-based teacher layer that each student layer learns from under a fixed mapping.
+    """1-based teacher layer that each student layer learns from under a fixed mapping (``bert_emd.distill.mappings``).
 
     ``skip`` (TinyBERT uniform): student layer i <- teacher layer ceil(i * M / N), so the top student
     layer learns the top teacher layer; ``last`` (PKD-last): the top N teacher layers.
     """
-    if mapping == "skip":
-        return [math.ceil(i * teacher_layers / student_layers) for i in range(1, student_layers + 1)]
-    if mapping == "last":
-        return list(range(teacher_layers - student_layers + 1, teacher_layers + 1))
-    raise ValueError(f"no fixed layers for mapping '{mapping}'")
+    return _fixed(mapping).teacher_layers(student_layers, teacher_layers)
 
 
 def fixed_flow(mapping: str, student_layers: int, teacher_layers: int) -> np.ndarray:
     """The flow matrix of a fixed mapping: mass 1/N from each student layer to its one teacher layer."""
-    flow = np.zeros((student_layers, teacher_layers))
-    for row, teacher_layer in enumerate(fixed_teacher_layers(mapping, student_layers, teacher_layers)):
-        flow[row, teacher_layer - 1] = 1.0 / student_layers
-    return flow
+    return _fixed(mapping).fixed_flow(student_layers, teacher_layers)
+

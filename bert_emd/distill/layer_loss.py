@@ -13,7 +13,8 @@ import torch.distributed as dist
 from torch import nn
 
 from bert_emd.distill.distances import pairwise_mse
-from bert_emd.distill.emd import cost_attention_update, fixed_flow, solve_transport
+from bert_emd.distill.emd import cost_attention_update
+from bert_emd.distill.mappings import get_mapping
 
 
 class LayerMappingLoss(nn.Module):
@@ -21,15 +22,16 @@ class LayerMappingLoss(nn.Module):
                  weight_norm: str = "softmax", temperature: float = 1.0):
         super().__init__()
         self.mapping = mapping
-        self.weight_update = weight_update and mapping == "emd"
+        self.rule = get_mapping(mapping)
+        self.weight_update = weight_update and self.rule.learns_weights
         self.weight_norm = weight_norm
         self.temperature = temperature
         self.register_buffer("student_weights", torch.full((student_layers,), 1.0 / student_layers,
                                                            dtype=torch.float64))
         self.register_buffer("teacher_weights", torch.full((teacher_layers,), 1.0 / teacher_layers,
                                                            dtype=torch.float64))
-        if mapping in ("skip", "last"):
-            self.register_buffer("fixed", torch.from_numpy(fixed_flow(mapping, student_layers, teacher_layers)),
+        if self.rule.fixed:
+            self.register_buffer("fixed", torch.from_numpy(self.rule.fixed_flow(student_layers, teacher_layers)),
                                  persistent=False)
         self.last_step: dict | None = None
 
@@ -41,7 +43,7 @@ class LayerMappingLoss(nn.Module):
     def transport_loss(self, cost: torch.Tensor) -> torch.Tensor:
         """``sum F * cost`` for a ready N x M cost matrix (any distance: MSE here, KL in early exit)."""
         before = (self.student_weights.clone(), self.teacher_weights.clone())
-        if self.mapping == "emd":
+        if not self.rule.fixed:
             flow = torch.from_numpy(self._solve(cost.detach())).to(cost.device)
         else:
             flow = self.fixed  # no solve, and no copy to the CPU on the training path
@@ -51,7 +53,8 @@ class LayerMappingLoss(nn.Module):
         return (flow.to(cost.dtype) * cost).sum()
 
     def _solve(self, cost: torch.Tensor) -> np.ndarray:
-        """The EMD flow for this step's costs; in training also the cost-attention weight update."""
+        """The mapping's flow for this step's costs (EMD: the transport); in training also the cost-attention weight
+        update."""
         cost = cost.double()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.all_reduce(cost, op=dist.ReduceOp.SUM)
@@ -61,7 +64,7 @@ class LayerMappingLoss(nn.Module):
             return np.full(cost_np.shape, np.nan)  # no weight update; the NaN loss stops the run with one line
         student_weights = self.student_weights.cpu().numpy()
         teacher_weights = self.teacher_weights.cpu().numpy()
-        flow = solve_transport(cost_np, student_weights, teacher_weights)
+        flow = self.rule.flow(cost_np, student_weights, teacher_weights)
         if self.training and self.weight_update:
             new_student, new_teacher = cost_attention_update(flow, cost_np, student_weights, teacher_weights,
                                                              self.weight_norm, self.temperature)

@@ -14,6 +14,7 @@ from bert_emd.data.loading import load_split, resolve_task, tokenize
 from bert_emd.distill.attention import resolve_attention, saving_attention
 from bert_emd.distill.config import DistillConfig
 from bert_emd.distill.distiller import Distiller
+from bert_emd.distill.mappings import get_mapping
 from bert_emd.distill.student import build_student
 from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore_history
 from bert_emd.errors import BertEmdError
@@ -51,7 +52,7 @@ def check_distill_options(config: DistillConfig) -> None:
 
 
 def check_pair(teacher, student, config: DistillConfig) -> None:
-    uses_attention = config.attention != "off" and config.mapping != "none"
+    uses_attention = config.attention != "off" and get_mapping(config.mapping).layer_terms
     if uses_attention and student.config.num_attention_heads != teacher.config.num_attention_heads:
         raise BertEmdError(f"attention matching needs equal head counts: student {student.config.num_attention_heads}"
                            f", teacher {teacher.config.num_attention_heads} (use --attention off or --student-heads "
@@ -69,7 +70,8 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     check_distill_options(config)
     teacher_config = load_config(config.teacher)
     task = resolve_task(config, model_labels=label_names_of(teacher_config))
-    attention, path = resolve_attention(config.attention, config.attention_distance, config.mapping != "none",
+    attention, path = resolve_attention(config.attention, config.attention_distance,
+                                        get_mapping(config.mapping).layer_terms,
                                         teacher_config)
     if path != "none":  # the run record names the path taken, not "auto"
         config = dataclasses.replace(config, attention_distance=path)

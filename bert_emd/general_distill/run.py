@@ -18,6 +18,7 @@ from bert_emd.data.loading import load_split, resolve_task
 from bert_emd.distill.attention import resolve_attention, saving_attention
 from bert_emd.distill.config import DistillConfig, LayerTermOptions
 from bert_emd.distill.distiller import Distiller
+from bert_emd.distill.mappings import get_mapping
 from bert_emd.distill.run import check_pair, distill_state, parameter_count
 from bert_emd.distill.student import build_student
 from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore_history
@@ -44,7 +45,7 @@ def check_general_options(config: GeneralDistillConfig) -> None:
         raise BertEmdError("--teacher is required (a pre-trained encoder: minilm-l6, a directory or a hub id)")
     if not config.student_layers:
         raise BertEmdError("--student-layers is required")
-    if config.mapping == "none":
+    if not get_mapping(config.mapping).layer_terms:
         raise BertEmdError("--mapping none leaves general distillation nothing to learn: use emd, skip or last")
     if config.attention == "off" and not config.hidden and not config.embedding:
         raise BertEmdError("every layer term is off (--attention off --no-hidden --no-embedding)")
