@@ -276,3 +276,13 @@ def test_the_report_renders_in_a_headless_browser(compressed, tmp_path):
     subprocess.run([browser, *flags, "--window-size=1100,1800", f"--screenshot={shot}", page], capture_output=True,
                    timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_report_says_when_the_machine_was_busy_while_timing(compressed):
+    from bert_emd.compress.report import summary_lines
+
+    _, report = compressed
+    idle = {**report, "load_average_before_timing": {"candidates": 0.1, "final": 0.2}}
+    assert not any("busy" in line for line in summary_lines(idle))
+    busy = {**report, "load_average_before_timing": {"candidates": 1.9, "final": 0.2}}
+    assert any("load average 1.90 before the candidates measurement" in line for line in summary_lines(busy))

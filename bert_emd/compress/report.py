@@ -18,9 +18,11 @@ def measure_final(config, teacher: str, students: list[Path], backend: str) -> d
     """p50 / p90 per model and backend at the deployment shape: `bert-emd benchmark` of the teacher and every
     student in turn, on PyTorch fp32 and the backend (it exports each student as the deploy stage did).
     Returns {"teacher": timing, "students": [timing, ...]}."""
+    from bert_emd.compress.shapes import load_average
     from bert_emd.deploy.benchmark import benchmark
 
     backends = list(dict.fromkeys(["torch-fp32", BENCHMARK_BACKEND[backend]]))
+    load = load_average()
     measured = benchmark(model=[teacher, *map(str, students)], batch_sizes=str(config.batch_size_deploy),
                          lengths=str(config.length_deploy), threads=config.threads, backends=",".join(backends),
                          repeats=max(config.latency_repeats, 5), warmup=1)
@@ -34,7 +36,7 @@ def measure_final(config, teacher: str, students: list[Path], backend: str) -> d
             timing["backends"][ours] = {"p50_ms": setting["p50_ms"], "p90_ms": setting["p90_ms"],
                                         "size_mb": result["size_mb"]}
         timings.append(timing)
-    return {"teacher": timings[0], "students": timings[1:]}
+    return {"teacher": timings[0], "students": timings[1:], "load_before": load}
 
 
 def mean_metric(metrics: dict) -> float:
@@ -121,6 +123,8 @@ def build_report(config, task, backend: str, teacher: str, table: list[dict], tr
                              "threads": config.threads},
         "target": {"speedup": config.target_speedup, "latency_ms": config.target_latency_ms},
         **kept, "methods": summaries, "candidates": table,
+        "load_average_before_timing": {"candidates": stages.state.get("shape", {}).get("load_before"),
+                                       "final": timings.get("load_before")},
         "stages": {name: {"seconds": stages.state[name].get("seconds"), "settings": stages.state[name].get("settings")}
                    for name in stages.planned if name in stages.state},
         "commands": {name: (read_json(path / "run_config.json") or {}).get("argv")
@@ -274,6 +278,14 @@ def summary_lines(report: dict) -> list[str]:
             f"{entry['method']} ({entry['layers']} layers) {100 * entry['deployed_mean']:.2f} deployed, "
             f"{entry['speedup_vs_baseline']:.2f}x" + (" (kept)" if entry["kept"] else "")
             for entry in report["methods"]) + ".")
+    from bert_emd.compress.shapes import BUSY_LOAD
+
+    busy = {name: load for name, load in report["load_average_before_timing"].items()
+            if load is not None and load > BUSY_LOAD}
+    if busy:
+        lines.append("The machine was busy before timing (1-minute load average " + ", ".join(
+            f"{load:.2f} before the {name} measurement" for name, load in busy.items()) + "): other work shared the "
+            "CPU, so these latencies and speedups may be off; measure again on an idle machine.")
     if not report["meets_target"]:
         lines.append("The kept student does NOT meet the target in the final measurement (it did when the untrained "
                      "candidates were timed): the two measurements differ by the machine's noise.")

@@ -23,12 +23,21 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
 from bert_emd.compress import recipe
 from bert_emd.compress.config import CompressConfig
-from bert_emd.compress.shapes import choose_shape, latency_table, measure, resolve_backend, save_candidates
+from bert_emd.compress.shapes import (
+    BUSY_LOAD,
+    choose_shape,
+    latency_table,
+    load_average,
+    measure,
+    resolve_backend,
+    save_candidates,
+)
 from bert_emd.data.loading import DataOptions, load_split, resolve_task
 from bert_emd.errors import BertEmdError
 from bert_emd.models import check_classifier, label_names_of, load_config, resolve_model
@@ -199,9 +208,13 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
     if reused:
         table = reused["table"]
     else:
-        clock = time.time()
+        clock, load = time.time(), load_average()
         table = _measure_shapes(config, task, teacher, backend, output)
-        stages.finish("shape", shape_settings, time.time() - clock, table=table)
+        stages.finish("shape", shape_settings, time.time() - clock, table=table, load_before=load)
+        if load is not None and load > BUSY_LOAD:
+            print(f"warning: the 1-minute load average was {load:.2f} before timing: other work shared the CPU and "
+                  "the chosen depth may be wrong; measure again on an idle machine (remove the shape entry of "
+                  f"{stages.path.name} or use another --output)", file=sys.stderr)
     teacher_layers = next(row["layers"] for row in table if row["name"] == "teacher")
     shapes = {method: choose_shape(table, **target, method=method,
                                    allowed=theseus_depths(teacher_layers) if method == "theseus" else None)

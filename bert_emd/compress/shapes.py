@@ -44,6 +44,19 @@ def save_candidates(teacher, tokenizer, folder: Path) -> list[Path]:
     return paths
 
 
+BUSY_LOAD = 0.5  # a 1-minute load average above this before timing: other work shared the CPU
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average, read before a latency measurement (None where the OS has none)."""
+    import os
+
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def measure(teacher_dir: str, candidates: list[Path], backend: str, batch_size: int, length: int, threads: int,
             repeats: int) -> dict:
     """`bert-emd benchmark` of the teacher and every candidate in turn, on PyTorch fp32 and the backend."""
