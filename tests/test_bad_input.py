@@ -138,3 +138,25 @@ def test_fp16_on_cpu(capsys, glue_dir, tmp_path):
     code, err = run_cli(capsys, "finetune", "--task", "sst2", "--data-dir", str(glue_dir), "--output",
                         str(tmp_path), "--precision", "fp16")
     assert_one_line_error(code, err, "fp16 needs a CUDA GPU")
+
+
+def test_python_api_errors_name_the_argument(tiny_teacher, glue_dir, tmp_path):
+    """The same check as the command line's, in the caller's terms: keyword arguments, not flags."""
+    import bert_emd
+    from bert_emd.errors import BertEmdError
+
+    with pytest.raises(BertEmdError) as raised:
+        bert_emd.distill(teacher=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), student_layers=2,
+                         student_init="teacher:5,9", output=str(tmp_path / "a"))
+    assert "student_init=teacher:5,9" in str(raised.value) and "--" not in str(raised.value)
+    with pytest.raises(BertEmdError, match=r"^student_layers must be >= 1 \(got 0\)$"):
+        bert_emd.distill(teacher=str(tiny_teacher), student_layers=0, output=str(tmp_path / "b"))
+    with pytest.raises(BertEmdError, match="^output is required"):
+        bert_emd.finetune(task="sst2", data_dir=str(glue_dir))
+    with pytest.raises(BertEmdError, match="max_length=1000 is more than"):
+        bert_emd.finetune(model=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), max_length=1000,
+                          output=str(tmp_path / "c"))
+    from bert_emd.api import in_python_terms
+
+    assert in_python_terms("use --no-resume or --data-dir ../x (see --bogus)", {"resume", "data_dir"}) == \
+        "use resume=False or data_dir=../x (see --bogus)"

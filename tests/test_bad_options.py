@@ -339,7 +339,7 @@ def test_a_finished_output_of_another_command_needs_overwrite(places, tmp_path):
     bert_emd.finetune(model=places["teacher"], output=str(output), **quick)
     model_bytes = (output / "model.safetensors").read_bytes()
     with pytest.raises(BertEmdError, match="holds a finished `finetune` output for task sst2; choose another "
-                                           "--output or pass --overwrite"):
+                                           "output or pass overwrite=True"):  # the Python API's terms
         bert_emd.distill(teacher=places["teacher"], student_layers=2, output=str(output), **quick)
     assert (output / "model.safetensors").read_bytes() == model_bytes  # untouched
     with pytest.raises(BertEmdError, match="output for task sst2"):

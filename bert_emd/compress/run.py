@@ -179,7 +179,10 @@ def compress(config: CompressConfig | str | dict | None = None, **overrides) -> 
 
 def _run(config, task, backend, stages: Stages, output: Path, train_examples: int, augmenting: bool,
          started: float) -> dict:
-    import bert_emd
+    from bert_emd.augment import augment
+    from bert_emd.distill import distill
+    from bert_emd.finetune import finetune
+    from bert_emd.theseus import theseus
 
     # 1. the teacher
     teacher = config.teacher
@@ -194,7 +197,7 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
         else:
             stages.banner("teacher", f"fine-tuning the teacher from {config.model} on {task.display_name}")
             clock = time.time()
-            bert_emd.finetune(**settings)
+            finetune(**settings)
             stages.finish("teacher", settings, time.time() - clock)
 
     # 2. the shape
@@ -238,7 +241,7 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
             stages.banner("augment", f"augmenting the {train_examples:,} training examples (N = "
                           f"{config.num_augmented}, word vectors)")
             clock = time.time()
-            bert_emd.augment(**settings, overwrite=True)
+            augment(**settings, overwrite=True)
             stages.finish("augment", settings, time.time() - clock)
         augment_key = stages.key(settings)
 
@@ -258,7 +261,7 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
         else:
             stages.banner(stage, f"training {what} ({settings['epochs']:g} epoch(s), best dev checkpoint kept)")
             clock = time.time()
-            run = bert_emd.theseus if method == "theseus" else bert_emd.distill
+            run = theseus if method == "theseus" else distill
             run(**{key: value for key, value in settings.items() if key != "augmented_file"})
             stages.finish(stage, settings, time.time() - clock)
         deploy_settings = {"student": str(student), "trained": stages.state[stage]["key"], "backend": backend,
