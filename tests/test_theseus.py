@@ -225,3 +225,23 @@ def test_albert_is_refused(capsys, tiny_families, glue_dir, tmp_path):
     code, err = run_cli(capsys, "theseus", "--teacher", str(tiny_families["albert"]), "--task", "sst2", "--data-dir",
                         str(glue_dir), "--successor-layers", "2", "--output", str(tmp_path / "out"))
     assert_one_line_error(code, err, "ALBERT shares one set of layer weights")
+
+
+def test_two_process_torchrun_ends_with_identical_successors(tiny_teacher, glue_dir, tmp_path):
+    """DDP over gloo: both ranks draw the same gates, so their successors stay identical; the data is split."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "scripts" / "ddp_theseus.py"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+                             str(tiny_teacher), str(glue_dir), str(tmp_path)], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = json.loads((tmp_path / "rank0_successor.json").read_text())
+    rank1 = json.loads((tmp_path / "rank1_successor.json").read_text())
+    assert rank0 == rank1
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert results["train"]["steps"] == 3  # 48 examples / (2 processes x batch 8)

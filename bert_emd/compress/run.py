@@ -129,7 +129,9 @@ def training_options(config: CompressConfig, task, method: str, teacher: str, la
     if config.learning_rate is not None:
         settings["learning_rate"] = config.learning_rate
     epochs = config.epochs if config.epochs is not None else (1.0 if augmented else 3.0)
-    shared = {**data_options(config), "teacher": teacher, "augmented_train": augmented or config.augmented_train,
+    # the augmented file was made from the first --max-train-samples originals: it is used whole
+    data = {**data_options(config), **({"max_train_samples": None} if augmented else {})}
+    shared = {**data, "teacher": teacher, "augmented_train": augmented or config.augmented_train,
               "epochs": epochs, "batch_size": config.batch_size, "eval_steps": config.eval_steps,
               "seed": config.seed, "output": str(output)}
     if method == "theseus":
