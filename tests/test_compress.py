@@ -84,6 +84,10 @@ def test_the_pipeline_writes_a_student_an_onnx_int8_copy_and_a_report(compressed
         speed["teacher"]["backends"]["onnx-int8"]["p50_ms"] / speed["student"]["backends"]["onnx-int8"]["p50_ms"])
     assert report["accuracy_budget"]["met"] == (report["accuracy_budget"]["lost_points"] <= 5.0)
     assert json.loads((output / "report.json").read_text()) == json.loads(json.dumps(report, default=str))
+    written = json.loads((output / "augmented" / "train.jsonl.manifest.json").read_text())["counts"]["written"]
+    config = json.loads((output / "student" / "run_config.json").read_text())["config"]
+    assert config["max_train_samples"] is None and config["augmented_train"].endswith("train.jsonl")
+    assert student["train"]["joint"]["steps"] == -(-written // 16)  # the whole augmented file, batch 16
     markdown = (output / "report.md").read_text()
     assert f"{report['chosen_layers']}-layer student (emd)" in markdown and "| L1 |" in markdown
 
@@ -284,7 +288,25 @@ def test_the_report_says_when_the_machine_was_busy_while_timing(compressed):
     from bert_emd.compress.report import summary_lines
 
     _, report = compressed
-    idle = {**report, "load_average_before_timing": {"candidates": 0.1, "final": 0.2}}
+    idle = {**report, "other_cpu_use_before_timing": {"candidates": 0.1, "final": 0.2}}
     assert not any("busy" in line for line in summary_lines(idle))
-    busy = {**report, "load_average_before_timing": {"candidates": 1.9, "final": 0.2}}
-    assert any("load average 1.90 before the candidates measurement" in line for line in summary_lines(busy))
+    busy = {**report, "other_cpu_use_before_timing": {"candidates": 1.9, "final": 0.2}}
+    assert any("1.90 cores busy with other work before the candidates measurement" in line
+               for line in summary_lines(busy))
+
+
+def test_other_cpu_use_is_sampled_while_compress_sleeps():
+    import subprocess
+    import sys
+
+    from bert_emd.compress.shapes import load_average
+
+    quiet = load_average(0.5)
+    assert quiet is None or quiet >= 0.0
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # one core kept busy by another process
+    try:
+        busy = load_average(1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is None or busy > 0.6

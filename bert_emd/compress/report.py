@@ -123,7 +123,7 @@ def build_report(config, task, backend: str, teacher: str, table: list[dict], tr
                              "threads": config.threads},
         "target": {"speedup": config.target_speedup, "latency_ms": config.target_latency_ms},
         **kept, "methods": summaries, "candidates": table,
-        "load_average_before_timing": {"candidates": stages.state.get("shape", {}).get("load_before"),
+        "other_cpu_use_before_timing": {"candidates": stages.state.get("shape", {}).get("load_before"),
                                        "final": timings.get("load_before")},
         "stages": {name: {"seconds": stages.state[name].get("seconds"), "settings": stages.state[name].get("settings")}
                    for name in stages.planned if name in stages.state},
@@ -280,12 +280,13 @@ def summary_lines(report: dict) -> list[str]:
             for entry in report["methods"]) + ".")
     from bert_emd.compress.shapes import BUSY_LOAD
 
-    busy = {name: load for name, load in report["load_average_before_timing"].items()
-            if load is not None and load > BUSY_LOAD}
+    busy = {name: load for name, load in report["other_cpu_use_before_timing"].items()
+            if load is not None and load > BUSY_LOAD}  # cores busy with other work
     if busy:
-        lines.append("The machine was busy before timing (1-minute load average " + ", ".join(
-            f"{load:.2f} before the {name} measurement" for name, load in busy.items()) + "): other work shared the "
-            "CPU, so these latencies and speedups may be off; measure again on an idle machine.")
+        lines.append("The machine was busy before timing (" + ", ".join(
+            f"{load:.2f} cores busy with other work before the {name} measurement" for name, load in busy.items())
+            + "): other work shared the CPU, so these latencies and speedups may be off; measure again on an idle "
+            "machine.")
     if not report["meets_target"]:
         lines.append("The kept student does NOT meet the target in the final measurement (it did when the untrained "
                      "candidates were timed): the two measurements differ by the machine's noise.")

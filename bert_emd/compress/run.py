@@ -217,7 +217,7 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
         table = _measure_shapes(config, task, teacher, backend, output)
         stages.finish("shape", shape_settings, time.time() - clock, table=table, load_before=load)
         if load is not None and load > BUSY_LOAD:
-            print(f"warning: the 1-minute load average was {load:.2f} before timing: other work shared the CPU and "
+            print(f"warning: {load:.2f} cores were busy with other work before timing: it shared the CPU and "
                   "the chosen depth may be wrong; measure again on an idle machine (remove the shape entry of "
                   f"{stages.path.name} or use another --output)", file=sys.stderr)
     teacher_layers = next(row["layers"] for row in table if row["name"] == "teacher")

@@ -44,17 +44,31 @@ def save_candidates(teacher, tokenizer, folder: Path) -> list[Path]:
     return paths
 
 
-BUSY_LOAD = 0.5  # a 1-minute load average above this before timing: other work shared the CPU
+BUSY_LOAD = 0.3  # more than this many cores busy with other work just before timing: the latencies may be off
 
 
-def load_average() -> float | None:
-    """The machine's 1-minute load average, read before a latency measurement (None where the OS has none)."""
+def _busy_and_total() -> tuple[int, int]:
+    with open("/proc/stat", encoding="ascii") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def load_average(seconds: float = 1.0) -> float | None:
+    """How many cores other work keeps busy, sampled over ``seconds`` while this process sleeps, just before a
+    latency measurement (from /proc/stat; None where there is none). The 1-minute load average would count this
+    process's own last stage."""
     import os
+    import time
 
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
+        busy, total = _busy_and_total()
+        time.sleep(seconds)
+        busy_after, total_after = _busy_and_total()
+    except (OSError, ValueError, IndexError):
         return None
+    elapsed = total_after - total
+    return (os.cpu_count() or 1) * (busy_after - busy) / elapsed if elapsed > 0 else None
 
 
 def measure(teacher_dir: str, candidates: list[Path], backend: str, batch_size: int, length: int, threads: int,
