@@ -5,6 +5,7 @@ from bert_emd import quiet
 quiet.install()  # before transformers is imported below
 
 from bert_emd.api import python_api  # noqa: E402
+from bert_emd.attack import AttackConfig, attack  # noqa: E402
 from bert_emd.augment import AugmentConfig, augment  # noqa: E402
 from bert_emd.compress import CompressConfig, compress  # noqa: E402
 from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize  # noqa: E402
@@ -25,6 +26,7 @@ from bert_emd.hybrid import HybridConfig, hybrid  # noqa: E402
 from bert_emd.theseus import TheseusConfig, theseus  # noqa: E402
 
 # the command functions, whose errors name keyword arguments instead of flags
+attack = python_api(attack, AttackConfig)
 augment = python_api(augment, AugmentConfig)
 compress = python_api(compress, CompressConfig)
 benchmark = python_api(benchmark, BenchmarkConfig)
@@ -43,8 +45,8 @@ theseus = python_api(theseus, TheseusConfig)
 
 __version__ = "0.1.0"
 
-__all__ = ["AugmentConfig", "BenchmarkConfig", "BertEmdError", "CompressConfig", "DistillConfig", "EarlyExitModel",
-           "EvaluateConfig", "ExperimentConfig", "ExportConfig", "FinetuneConfig", "GeneralDistillConfig",
-           "HybridConfig", "PredictConfig", "QuantizeConfig", "TheseusConfig", "augment", "benchmark", "compress",
-           "distill", "evaluate", "evaluate_early_exit", "experiment", "export", "finetune", "general_distill",
-           "hybrid", "predict", "quantize", "theseus", "train_early_exit"]
+__all__ = ["AttackConfig", "AugmentConfig", "BenchmarkConfig", "BertEmdError", "CompressConfig", "DistillConfig",
+           "EarlyExitModel", "EvaluateConfig", "ExperimentConfig", "ExportConfig", "FinetuneConfig",
+           "GeneralDistillConfig", "HybridConfig", "PredictConfig", "QuantizeConfig", "TheseusConfig", "attack",
+           "augment", "benchmark", "compress", "distill", "evaluate", "evaluate_early_exit", "experiment", "export",
+           "finetune", "general_distill", "hybrid", "predict", "quantize", "theseus", "train_early_exit"]

@@ -11,6 +11,7 @@ from bert_emd.options import add_options, build_config, load_config_file
 
 
 def _commands() -> dict[str, tuple[type, Callable, str]]:
+    from bert_emd.attack import AttackConfig, attack
     from bert_emd.augment import AugmentConfig, augment
     from bert_emd.compress import CompressConfig, compress
     from bert_emd.deploy import BenchmarkConfig, ExportConfig, QuantizeConfig, benchmark, export, quantize
@@ -45,6 +46,8 @@ def _commands() -> dict[str, tuple[type, Callable, str]]:
                    "magnitude pruning and KD, step by step"),
         "theseus": (TheseusConfig, theseus, "BERT-of-Theseus: replace groups of teacher layers by successor layers, "
                     "batch by batch, with the task loss only"),
+        "attack": (AttackConfig, attack, "robustness under a TextFooler-style word-substitution attack, with the "
+                   "teacher's on the same examples and the transfer between them"),
         "experiment": (ExperimentConfig, experiment, "results table: teachers, every student method x seed, "
                        "latency, table and plots; finished runs are skipped"),
     }

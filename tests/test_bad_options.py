@@ -35,6 +35,7 @@ AU = ["augment", *DATA, "--max-train-samples", "4", "--output", "{out}/aug.jsonl
 EV = ["evaluate", "--model", TEACHER, *DATA, "--max-eval-samples", "8"]
 PR = ["predict", "--model", TEACHER, *DATA, "--max-eval-samples", "8", "--output", "{out}/p.tsv"]
 CU = ["early-exit", "evaluate", "--model", TEACHER, *DATA, "--max-eval-samples", "8"]
+AT = ["attack", "--model", TEACHER, *DATA, "--output", "{out}"]
 TH = ["theseus", "--teacher", TEACHER, "--successor-layers", "2", *QUICK, "--output", "{out}"]
 CO = ["compress", "--teacher", TEACHER, *DATA, "--output", "{out}"]
 XP = ["experiment", "--teacher-model", TEACHER, "--data-dir", GLUE, "--work-dir", "{out}/w", "--results-dir",
@@ -147,6 +148,11 @@ CASES = [
     (AU + ["--candidates", "0"], "--candidates must be >= 1"),
     (AU + ["--num-augmented", "0"], "--num-augmented must be >= 1"),
     (AU + ["--vocabulary-size", "0"], "--vocabulary-size must be >= 1"),
+    # attack
+    (AT + ["--min-word-similarity", "2"], "--min-word-similarity must be >= 0 and <= 1"),
+    (AT + ["--max-queries", "0"], "--max-queries must be >= 1"),
+    (AT + ["--vectors", "{binary}"], "not a GloVe / word2vec text file"),
+    (AT + ["--max-candidates", "0"], "--max-candidates must be >= 1"),
     # theseus
     (TH[:4] + ["3"] + TH[5:], "does not divide the teacher's 4 layers"),
     (TH + ["--replacing-rate", "-0.5"], "--replacing-rate must be >= 0 and <= 1"),

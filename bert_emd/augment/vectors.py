@@ -109,3 +109,14 @@ class WordVectors:
                 names = [self.words[i] for i in candidates if self.words[i] != word and self.words[i].isalpha()]
                 found[word] = names[:count]
         return found
+
+    def similar(self, word: str, count: int, vocabulary_size: int, min_similarity: float) -> list[tuple[str, float]]:
+        """Up to ``count`` words of letters (the word itself left out) whose cosine with ``word`` is at least
+        ``min_similarity``, nearest first, with that cosine; [] for a word without a vector."""
+        if word not in self.index:
+            return []
+        searched = self.unit[:vocabulary_size]
+        similarity = searched @ self.unit[self.index[word]]
+        values, rows = similarity.topk(min(count + 1, len(searched)))
+        return [(self.words[row], float(value)) for value, row in zip(values.tolist(), rows.tolist())
+                if value >= min_similarity and self.words[row] != word and self.words[row].isalpha()][:count]
