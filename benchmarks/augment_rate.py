@@ -3,7 +3,7 @@ N = 30; goal: under 2 minutes on 2 CPU cores), and the masked-LM path with a tin
 MLM (the real MiniLM WordPiece tokenizer) on the first pairs of MRPC.
 
     python benchmarks/augment_rate.py [--data-dir ../shared/glue] [--mlm-pairs 200] [--threads 2]
-                                      [--output docs/results/augment_rate]
+                                      [--output results/augment_rate]
 
 The augmented files go to a temporary folder (they are large); the record keeps the counts, times and
 rates (sentences written per second, both texts of a pair counted) and the package versions.

@@ -19,7 +19,7 @@ starting row moving by one each round, so no row always follows the same one. Go
 memory of emd-factorised over none <= 1.5x at 128, and no larger at 512 than at 128.
 
     python benchmarks/emd_overhead.py [--lengths 128 512] [--steps 10] [--threads 2]
-                                      [--output docs/results/emd_overhead]
+                                      [--output results/emd_overhead]
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", default=None, help="folder for the JSON record (e.g. docs/results/emd_overhead)")
+    parser.add_argument("--output", default=None, help="folder for the JSON record (e.g. results/emd_overhead)")
     parser.add_argument("--memory-of", choices=tuple(ROWS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The compress reports under docs/results/compress/: one command per task and target, on the bundled MiniLM-L6
+# The compress reports under results/compress/: one command per task and target, on the bundled MiniLM-L6
 # (fine-tuned by the first run of each task; the second target reuses that teacher), ONNX Runtime int8 against the
 # fp32 teacher at batch 32 x 128, 2 threads. Run one at a time on an idle machine (the latency is measured).
 #   experiments/compress_runs.sh [NAME ...]     # default: all, in this order; a finished one is reused
@@ -10,7 +10,7 @@ GLUE=${GLUE:-../shared/glue}
 run() {  # name, then compress options
     local name=$1; shift
     HF_HUB_OFFLINE=1 .venv/bin/bert-emd compress --data-dir "$GLUE" --output "$WORK/$name" \
-        --records-dir "docs/results/compress/$name" "$@"
+        --records-dir "results/compress/$name" "$@"
 }
 declare -A RUNS=(
     [mrpc-2x]="--model minilm-l6 --task mrpc --target-speedup 2"

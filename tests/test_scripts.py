@@ -1,6 +1,6 @@
 """Every benchmark and results script runs, on tiny inputs or on the committed records, and its output is read
 back: an API change that breaks one fails here. The scripts that rebuild a committed report from committed
-records run on a copy of docs/results and must give exactly the committed report."""
+records run on a copy of results and must give exactly the committed report."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "docs" / "results"
+RESULTS = REPO / "results"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
 
@@ -31,7 +31,7 @@ def every_script() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def results_copy(tmp_path_factory) -> Path:
-    """docs/results copied, so that a script writing its report beside itself leaves the repository alone."""
+    """results copied, so that a script writing its report beside itself leaves the repository alone."""
     copy = tmp_path_factory.mktemp("results") / "results"
     shutil.copytree(RESULTS, copy)
     return copy

@@ -1,10 +1,10 @@
-"""docs/results/summary.py --readme: the README's summary table is replaced by the generated one, nothing else."""
+"""results/summary.py --readme: the README's summary table is replaced by the generated one, nothing else."""
 import importlib.util
 from pathlib import Path
 
 import pytest
 
-MODULE = Path(__file__).resolve().parents[1] / "docs" / "results" / "summary.py"
+MODULE = Path(__file__).resolve().parents[1] / "results" / "summary.py"
 
 
 def load_summary():

@@ -1,4 +1,4 @@
-"""The settings `bert-emd compress` trains with: the project's recipe table (docs/results/recipe_table, the
+"""The settings `bert-emd compress` trains with: the project's recipe table (results/recipe_table, the
 authors' joint BERT-EMD recipe on augmented data) for GLUE tasks, its defaults for a task of one's own.
 
 Teachers: the recipe table's grid winners (learning rate and epochs per task; batch 16, max length 128).

@@ -9,7 +9,7 @@ Every term of the paper's loss is here (docs/methods.md, section 1):
 (TinyBERT's shape) has no prediction loss to balance, so it trains on the layer terms unweighted,
 theta * (L_att_emd + L_hid_emd) + L_emb, as TinyBERT's layer stage and `bert-emd general-distill` do: a small
 beta there would only shrink the gradients towards AdamW's epsilon and slow the stage (measured in
-docs/results/recipe_table/layer_stage_beta.json).
+results/recipe_table/layer_stage_beta.json).
 """
 
 from __future__ import annotations

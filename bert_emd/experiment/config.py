@@ -49,7 +49,7 @@ class ExperimentConfig:
                            "student run", cli=False)
     data_dir: str = option("../shared/glue", "directory in the original GLUE TSV layout")
     work_dir: str = option("runs", "where models and checkpoints go (WORK_DIR/NAME/...; not for git)")
-    results_dir: str = option("docs/results", "where records, table and plots go (RESULTS_DIR/NAME/...)")
+    results_dir: str = option("results", "where records, table and plots go (RESULTS_DIR/NAME/...)")
     max_train_samples: int | None = option(None, "use only the first N training examples everywhere (smoke runs)",
                                            at_least=1)
     max_eval_samples: int | None = option(None, "use only the first N dev examples everywhere (smoke runs)", at_least=1)

@@ -15,7 +15,7 @@ from pathlib import Path
 from bert_emd.data.tasks import get_task
 from bert_emd.runinfo import write_json
 
-TABLE = Path("docs/results/glue_table/table.json")
+TABLE = Path("results/glue_table/table.json")
 
 
 def _latency(benchmark: dict, model: str) -> dict:

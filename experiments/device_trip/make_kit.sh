@@ -15,7 +15,7 @@ TEACHER=$WORK/recipe_sst2_cpu/teachers/sst2
 AUGMENTED=$(ls "$WORK"/recipe_sst2_cpu/augmented/sst2-*.jsonl | head -n 1)
 GLUE=$($PY -c "import yaml; print(yaml.safe_load(open('experiments/recipe_sst2_cpu.yaml'))['data_dir'])")
 KIT=.devcarry
-RECORD=docs/results/device_trip/kit.txt   # what this command printed, kept with the results it makes possible
+RECORD=results/device_trip/kit.txt   # what this command printed, kept with the results it makes possible
 mkdir -p "$(dirname "$RECORD")"
 echo "# bash experiments/device_trip/make_kit.sh $WORK  ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD))" > "$RECORD"
 grep -qx "/$KIT/" .git/info/exclude 2>/dev/null || echo "/$KIT/" >> .git/info/exclude
@@ -55,5 +55,5 @@ cp "$AUGMENTED.manifest.json" "$KIT/augmented.manifest.json"
 basename "$AUGMENTED" > "$KIT/augmented.name"
 tree() { git ls-files -z "$@" | xargs -0 du -cb | tail -n 1 | cut -f1; }
 { echo "kit (.devcarry): $(du -sb "$KIT" | cut -f1) bytes; tracked tree: $(tree) bytes; slim tree (slim_tree.sh on):" \
-       "$(( $(tree ':!docs/results') + $(tree docs/results/recipe_sst2_cpu) )) bytes; a call carries at most 67108864"
+       "$(( $(tree ':!results') + $(tree results/recipe_sst2_cpu) )) bytes; a call carries at most 67108864"
 } | tee -a "$RECORD"

@@ -49,7 +49,7 @@ cat /tmp/runlogs/queue | xargs -P $WORKERS -n 2 bash -c 'one "$@"' _
 log "runs ended"
 kill $SAMPLER 2>/dev/null
 nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv 2>/dev/null
-cp /tmp/runlogs/gpu.txt "$OUT/gpu.txt"; tar czf "$OUT/records.tgz" docs/results/recipe_sst2_cpu/runs
+cp /tmp/runlogs/gpu.txt "$OUT/gpu.txt"; tar czf "$OUT/records.tgz" results/recipe_sst2_cpu/runs
 for f in /tmp/runlogs/*.log; do echo "== $f"; tr '\r' '\n' < $f | grep -v '^\s*$' | tail -n 25; done > "$OUT/run_logs.txt" 2>&1
 grep -h "Traceback\|Error" /tmp/runlogs/*.log | sort | uniq -c | head -20
 log "packed"

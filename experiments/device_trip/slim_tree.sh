@@ -6,7 +6,7 @@ case "${1:-}" in
   on)  git diff --quiet && git diff --cached --quiet || { echo "commit or stash your changes first" >&2; exit 2; }
        git rev-parse --abbrev-ref HEAD > .git/device-trip-branch
        git checkout -q -b device-trip-slim
-       git ls-files docs/results | grep -v '^docs/results/recipe_sst2_cpu/' | xargs git rm -q
+       git ls-files results | grep -v '^results/recipe_sst2_cpu/' | xargs git rm -q
        git commit -qm "device trip: slim tree (temporary, never pushed)"
        echo "tree: $(git ls-files -z | xargs -0 du -cb | tail -n 1 | cut -f1) bytes" ;;
   off) git checkout -q "$(cat .git/device-trip-branch)" && git branch -q -D device-trip-slim && rm .git/device-trip-branch ;;
