@@ -55,20 +55,25 @@ def _busy_and_total() -> tuple[int, int]:
 
 
 def load_average(seconds: float = 1.0) -> float | None:
-    """How many cores other work keeps busy, sampled over ``seconds`` while this process sleeps, just before a
-    latency measurement (from /proc/stat; None where there is none). The 1-minute load average would count this
-    process's own last stage."""
+    """How many cores other work keeps busy, sampled over ``seconds`` just before a latency measurement: all the
+    machine's busy time (/proc/stat) less this process's own (its threads may still spin after the last stage);
+    None where /proc/stat is missing."""
     import os
     import time
 
     try:
         busy, total = _busy_and_total()
+        own, started = sum(os.times()[:2]), time.monotonic()
         time.sleep(seconds)
         busy_after, total_after = _busy_and_total()
+        own_after, ended = sum(os.times()[:2]), time.monotonic()
     except (OSError, ValueError, IndexError):
         return None
     elapsed = total_after - total
-    return (os.cpu_count() or 1) * (busy_after - busy) / elapsed if elapsed > 0 else None
+    if elapsed <= 0 or ended <= started:
+        return None
+    machine = (os.cpu_count() or 1) * (busy_after - busy) / elapsed
+    return max(0.0, machine - (own_after - own) / (ended - started))
 
 
 def measure(teacher_dir: str, candidates: list[Path], backend: str, batch_size: int, length: int, threads: int,
