@@ -164,19 +164,22 @@ def measure_length(length: int, args, device: str) -> dict:
               "  ".join(f"{row} {times[row][-1] * 1000:.0f} ms" for row in ROWS), flush=True)
     del setups
     median = {row: statistics.median(values) for row, values in times.items()}
-    memory = {row: peak_memory_mb(row, length, args) for row in ROWS}
+    memory = {row: None if args.no_memory else peak_memory_mb(row, length, args) for row in ROWS}
     ratios = {"emd_maps_over_skip_maps": median["emd-maps"] / median["skip-maps"],
               "emd_factorised_over_skip_factorised": median["emd-factorised"] / median["skip-factorised"],
               "emd_maps_over_none": median["emd-maps"] / median["none"],
               "emd_factorised_over_none": median["emd-factorised"] / median["none"],
               "emd_maps_over_emd_factorised": median["emd-maps"] / median["emd-factorised"],
-              "memory_emd_maps_over_none": memory["emd-maps"] / memory["none"],
-              "memory_emd_factorised_over_none": memory["emd-factorised"] / memory["none"]}
+              "memory_emd_maps_over_none": None if args.no_memory else memory["emd-maps"] / memory["none"],
+              "memory_emd_factorised_over_none": None if args.no_memory else
+              memory["emd-factorised"] / memory["none"]}
     print(f"\nfull training step, batch {args.batch_size} x length {length}, {device}, {args.threads} threads, "
           f"median of {args.steps}:")
     for row in ROWS:
-        print(f"  {row:16s} {median[row] * 1000:8.1f} ms   step memory {memory[row]:8.0f} MB")
-    print("  " + "   ".join(f"{name} = {value:.3f}" for name, value in ratios.items()) + "\n", flush=True)
+        print(f"  {row:16s} {median[row] * 1000:8.1f} ms" + ("" if memory[row] is None else
+                                                             f"   step memory {memory[row]:8.0f} MB"))
+    print("  " + "   ".join(f"{name} = {value:.3f}" for name, value in ratios.items() if value is not None) + "\n",
+          flush=True)
     return {"median_step_s": median, "step_times_s": times, "peak_memory_mb": memory, "ratios": ratios}
 
 
@@ -189,6 +192,7 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="folder for the JSON record (e.g. results/emd_overhead)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses (a quick check)")
     parser.add_argument("--memory-of", choices=tuple(ROWS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

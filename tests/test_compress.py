@@ -231,7 +231,8 @@ def test_auto_trains_emd_and_theseus_and_keeps_the_better(tiny_teacher, glue_dir
                                backend="torch-fp32", target_speedup=1.05, method="auto",
                                **{**SETTINGS, "num_augmented": 1})
     methods = {entry["method"]: entry for entry in report["methods"]}
-    assert set(methods) == {"emd", "theseus"}
+    left_out = {entry["method"] for entry in report["methods_left_out"]}
+    assert {"emd", "theseus"} <= set(methods) and "early-exit" in set(methods) | left_out  # early exit tried too
     assert methods["theseus"]["layers"] in (1, 2)  # a depth that divides the teacher's 4 layers
     assert methods["emd"]["layers"] == choose_shape(report["candidates"], target_speedup=1.05)["layers"]
     kept = [entry for entry in report["methods"] if entry["kept"]]
@@ -310,3 +311,34 @@ def test_other_cpu_use_is_sampled_while_compress_sleeps():
         spinner.kill()
         spinner.wait()
     assert busy is None or busy > 0.6
+
+
+def test_early_exit_takes_the_best_threshold_that_meets_the_target(monkeypatch, tmp_path):
+    """The threshold choice, against a stubbed curve: the best score among thresholds fast enough, else one line."""
+    import bert_emd.early_exit as early_exit_package
+    from bert_emd.compress.config import CompressConfig
+    from bert_emd.compress.early_exit import deploy_early_exit, needed_speedup
+    from bert_emd.data.tasks import get_task
+
+    table = [{"name": "teacher", "layers": 6, "p50_ms": 200.0, "torch_fp32_p50_ms": 400.0}]
+    config = CompressConfig(teacher="t", task="sst2", target_speedup=2.0, batch_size_deploy=32)
+    assert needed_speedup(config, table) == 2.0
+    assert needed_speedup(CompressConfig(teacher="t", task="sst2", target_speedup=2.0,
+                                         baseline="teacher-same-backend"), table) == 4.0  # 2 x 400 / 200
+    assert needed_speedup(CompressConfig(teacher="t", task="sst2", target_latency_ms=100.0), table) == 4.0
+
+    def point(threshold, accuracy, speedup):
+        return {"threshold": threshold, "metrics": {"accuracy": accuracy}, "mean_exit_layer": 6 - 10 * threshold,
+                "latency_speedup": {"32": speedup}}
+
+    curve = {"split": "dev", "num_examples": 100, "latency_samples": 256, "full_model": {"metrics": {"accuracy": 0.9}},
+             "curves": {"entropy": [point(0.0, 0.9, 1.0), point(0.1, 0.88, 1.9), point(0.2, 0.87, 2.1),
+                                    point(0.3, 0.85, 2.6), point(0.4, 0.8, 3.5)]}}
+    monkeypatch.setattr(early_exit_package, "evaluate_early_exit", lambda **options: curve)
+    deployed = deploy_early_exit(config, get_task("sst2"), tmp_path, table)
+    assert deployed["threshold"] == 0.2 and deployed["metrics"] == {"accuracy": 0.87}  # the best of 2.1x, 2.6x, 3.5x
+    assert deployed["student_metrics"] == {"accuracy": 0.9} and deployed["measured_speedup"] == 2.1
+    with pytest.raises(BertEmdError, match="early exit meets no target here: its fastest threshold \\(0.4\\) "
+                                           "measured 3.50x against the full model at batch 32, 5.00x was needed"):
+        deploy_early_exit(CompressConfig(teacher="t", task="sst2", target_speedup=5.0, batch_size_deploy=32),
+                          get_task("sst2"), tmp_path, table)

@@ -39,6 +39,10 @@ def measure_final(config, teacher: str, students: list[Path], backend: str) -> d
     return {"teacher": timings[0], "students": timings[1:], "load_before": load}
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def mean_metric(metrics: dict) -> float:
     """The task's score as the project's tables give it: the mean of its metrics (MRPC: F1 and accuracy)."""
     return statistics.fmean(metrics.values())
@@ -48,9 +52,18 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
                   student_timing: dict) -> dict:
     """One trained student's scores, loyalty, speed and size, as the report gives them."""
     student, deployed = Path(trained["student"]), trained["deployed"]
-    results = read_json(student / "eval_results.json")
     split = task.eval_splits[0]
-    scored = results["splits"][split]
+    early_exit = trained["method"] == "early-exit"
+    if early_exit:  # the teacher with exits: its full model is the teacher; PyTorch is where it runs
+        from bert_emd.compress.early_exit import early_exit_timing
+
+        results = {"train": {}}
+        scored = {"metrics": deployed["metrics"], "teacher_metrics": deployed["student_metrics"],
+                  "num_examples": deployed["examples"], "loyalty": None}
+        student_timing = early_exit_timing(deployed, teacher_timing, backend)
+    else:
+        results = read_json(student / "eval_results.json")
+        scored = results["splits"][split]
     teacher_metrics, student_metrics = scored["teacher_metrics"], scored["metrics"]
     teacher_score, student_score = mean_metric(teacher_metrics), mean_metric(student_metrics)
     deployed_score = mean_metric(deployed["metrics"])
@@ -72,6 +85,9 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
         "deployed_agreement_with_student": deployed.get("prediction_agreement"),
         "deployed_max_output_difference": deployed["max_abs_output_difference"],
         "meets_target": meets,
+        **({"early_exit": {key: deployed[key] for key in ("threshold", "mean_exit_layer", "measured_speedup",
+                                                           "needed_speedup", "measured_on", "curve")}}
+           if early_exit else {}),
         "accuracy_budget": None if config.accuracy_budget is None else {
             "points": config.accuracy_budget, "lost_points": loss_points,
             "met": loss_points <= config.accuracy_budget},
@@ -107,9 +123,10 @@ def keep(entries: list[dict]) -> dict:
 
 
 def build_report(config, task, backend: str, teacher: str, table: list[dict], trained: list[dict], timings: dict,
-                 stages, seconds: float) -> dict:
-    entries = [student_entry(config, task, backend, teacher, entry, timings["teacher"], timing)
-               for entry, timing in zip(trained, timings["students"])]
+                 stages, seconds: float, unmet: list[dict] | None = None) -> dict:
+    measured = iter(timings["students"])  # early exit has no benchmark run of its own (PyTorch, derived)
+    entries = [student_entry(config, task, backend, teacher, entry, timings["teacher"],
+                             None if entry["method"] == "early-exit" else next(measured)) for entry in trained]
     kept = keep(entries)
     summaries = [{"method": entry["method"], "layers": entry["chosen_layers"], "student": entry["student"],
                   "deployed_mean": entry["scores"]["deployed_mean"],
@@ -130,6 +147,7 @@ def build_report(config, task, backend: str, teacher: str, table: list[dict], tr
         "commands": {name: (read_json(path / "run_config.json") or {}).get("argv")
                      for name, path in (("teacher", Path(teacher)), *((entry["method"], Path(entry["student"]))
                                                                        for entry in entries))},
+        "methods_left_out": unmet or [],
         "wall_clock_seconds": seconds, "versions": package_versions(),
     }
 
@@ -139,8 +157,8 @@ def _weights_mb(folder: Path) -> float:
 
 
 def write_report(config, task, backend, teacher, table, trained, timings, stages, output: Path,
-                 seconds: float) -> dict:
-    report = build_report(config, task, backend, teacher, table, trained, timings, stages, seconds)
+                 seconds: float, unmet: list[dict] | None = None) -> dict:
+    report = build_report(config, task, backend, teacher, table, trained, timings, stages, seconds, unmet)
     figures = {"score_latency": score_latency_plot(report), "layer_mapping": layer_mapping_plot(report),
                "dev_curve": dev_curve_plot(report)}
     write_json(output / "report.json", report)
@@ -273,6 +291,14 @@ def summary_lines(report: dict) -> list[str]:
                 f"{report['target']['latency_ms']:g} ms") + f"), {speed['speedup_vs_teacher_same_backend']:.2f}x "
              f"against the teacher on {report['backend']}; size {report['size_mb']['deployed']:.1f} MB against "
              f"{report['size_mb']['teacher']:.1f} MB."]
+    if report.get("early_exit"):
+        exit_ = report["early_exit"]
+        lines.append(f"Early exit at entropy threshold {exit_['threshold']:g} (mean exit layer "
+                     f"{exit_['mean_exit_layer']:.2f}) measured {exit_['measured_speedup']:.2f}x against the full "
+                     f"model ({exit_['measured_on']}); it has no ONNX form, so it runs in PyTorch and its latency "
+                     "here is the teacher's PyTorch p50 divided by that speedup.")
+    for left in report.get("methods_left_out", []):
+        lines.append(f"{left['method']} was left out: {left['why']}.")
     if len(report["methods"]) > 1:
         lines.append("Methods tried: " + "; ".join(
             f"{entry['method']} ({entry['layers']} layers) {100 * entry['deployed_mean']:.2f} deployed, "
@@ -324,7 +350,7 @@ def markdown(report: dict) -> str:
               "|---|---|---:|---:|---:|"]
     for role in ("teacher", "student"):
         for backend, timing in report["speed"][role]["backends"].items():
-            lines.append(f"| {role} | {backend} | {timing['p50_ms']:.1f} | {timing['p90_ms']:.1f} | "
+            lines.append(f"| {role} | {backend} | {timing['p50_ms']:.1f} | {_ms(timing['p90_ms'])} | "
                          f"{timing['size_mb']:.1f} |")
     lines += ["", "## Candidates (untrained, timed before training)", "",
               "| shape | parameters | p50 ms | p90 ms | speedup |", "|---|---:|---:|---:|---:|"]
@@ -359,7 +385,7 @@ def page(report: dict, figures: dict) -> str:
 
     images = "".join(f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                      f"</figure>" for name, png in figures.items() if png)
-    speed_rows = [(role, backend, f"{t['p50_ms']:.1f}", f"{t['p90_ms']:.1f}", f"{t['size_mb']:.1f}")
+    speed_rows = [(role, backend, f"{t['p50_ms']:.1f}", _ms(t["p90_ms"]), f"{t['size_mb']:.1f}")
                   for role in ("teacher", "student") for backend, t in report["speed"][role]["backends"].items()]
     method_rows = [(m["method"], m["layers"], f"{100 * m['deployed_mean']:.2f}", f"{m['speedup_vs_baseline']:.2f}x",
                     "yes" if m["kept"] else "") for m in report["methods"]]
@@ -405,13 +431,18 @@ def model_card(report: dict, task, student: Path) -> Path:
                          tags=["bert-emd", "distillation", report["method"]], datasets=[dataset],
                          metrics=list(report["scores"]["student"]), eval_results=results)
     body = "\n".join([f"# {report['chosen_layers']}-layer student for {task.display_name}", "",
-                      "Made with bert-emd compress: " + (
-                          "BERT-of-Theseus module replacing." if report["method"] == "theseus" else
-                          f"distillation with the {report['method']} layer mapping (BERT-EMD: many-to-many)."), "",
-                      *summary_lines(report), "", "## Use", "", "```python",
-                      "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-                      "model = AutoModelForSequenceClassification.from_pretrained(PATH)",
-                      "tokenizer = AutoTokenizer.from_pretrained(PATH)", "```", ""])
+                      "Made with bert-emd compress: " + {
+                          "theseus": "BERT-of-Theseus module replacing.",
+                          "early-exit": "MS-BERT early exit (exit students on the teacher, an entropy threshold)."}.get(
+                          report["method"], f"distillation with the {report['method']} layer mapping (BERT-EMD: "
+                                            "many-to-many)."), "",
+                      *summary_lines(report), "", "## Use", "", "```python", *(
+                          ["import bert_emd",
+                           "model = bert_emd.EarlyExitModel.from_pretrained(PATH)  # the exits need bert-emd"]
+                          if report["method"] == "early-exit" else
+                          ["from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+                           "model = AutoModelForSequenceClassification.from_pretrained(PATH)",
+                           "tokenizer = AutoTokenizer.from_pretrained(PATH)"]), "```", ""])
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
     path = student / "README.md"
     card.save(path)

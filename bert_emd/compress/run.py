@@ -137,6 +137,10 @@ def training_options(config: CompressConfig, task, method: str, teacher: str, la
     if method == "theseus":
         training = {key: settings[key] for key in ("learning_rate", "lr_schedule", "warmup", "save_steps")}
         return {**shared, **training, "successor_layers": layers}
+    if method == "early-exit":  # its own defaults (small students, no dev evaluation during training)
+        from bert_emd.compress.early_exit import train_options
+
+        return train_options(data, teacher, augmented, config.seed, output)
     return {**shared, **settings, "student_layers": layers, "mapping": method}
 
 
@@ -160,16 +164,21 @@ def compress(config: CompressConfig | str | dict | None = None, **overrides) -> 
     train_examples = len(load_split(task, config, "train"))
     augmenting = wants_augmentation(config, train_examples)
     planned = [*(["teacher"] if config.model else []), "shape", *(["augment"] if augmenting else []),
-               *(f"{stage}-{method}" for method in methods_of(config) for stage in ("train", "deploy")), "report"]
+               *(f"{stage}-{method}" for method in methods_of(config, task) for stage in ("train", "deploy")), "report"]
     stages = Stages(output, planned)
     # the stage options are checked now too, so that a bad combination stops before any training
     if config.model:
         resolve_config(FinetuneConfig, finetune_options(config, task, output / "teacher"), {})
+    from bert_emd.early_exit import EarlyExitTrainConfig
     from bert_emd.theseus import TheseusConfig
 
-    for method in methods_of(config):
+    if config.method == "early-exit" and task.is_regression:
+        raise BertEmdError(f"--method early-exit needs a classification task; {task.display_name} is a regression "
+                           "task")
+    for method in methods_of(config, task):
         options = training_options(config, task, method, config.teacher or config.model, 1, None, output / "student")
-        resolve_config(TheseusConfig if method == "theseus" else DistillConfig, options, {})
+        kind = {"theseus": TheseusConfig, "early-exit": EarlyExitTrainConfig}.get(method, DistillConfig)
+        resolve_config(kind, options, {})
     started = time.time()
     try:
         return _run(config, task, backend, stages, output, train_examples, augmenting, started)
@@ -223,9 +232,11 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
     teacher_layers = next(row["layers"] for row in table if row["name"] == "teacher")
     shapes = {method: choose_shape(table, **target, method=method,
                                    allowed=theseus_depths(teacher_layers) if method == "theseus" else None)
-              for method in methods_of(config)}
+              for method in methods_of(config, task) if method != "early-exit"}
     for method, chosen in shapes.items():
         print(format_shapes(table, chosen, backend, config.baseline, method), flush=True)
+    if "early-exit" in methods_of(config, task):  # the teacher itself with exits; its threshold meets the target
+        shapes["early-exit"] = {"name": "teacher", "layers": teacher_layers}
 
     if config.dry_run:
         return _plan(config, task, teacher, shapes, stages, train_examples, augmenting, table)
@@ -249,33 +260,47 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
 
     # 4. training and 5. deployment, per method
     from bert_emd.compress.deploy import deploy
+    from bert_emd.compress.early_exit import deploy_early_exit
+    from bert_emd.early_exit import train_early_exit
 
-    trained = []
+    trained, unmet = [], []
     for method, chosen in shapes.items():
         single = len(shapes) == 1
         student = output / ("student" if single else f"student-{method}")
         settings = {**training_options(config, task, method, teacher, chosen["layers"], augmented, student),
                     "augmented_file": augment_key}
         stage = f"train-{method}"
-        what = f"the {chosen['layers']}-layer student by {method}"
-        if stages.done(stage, settings) and (student / "eval_results.json").is_file():
+        what = "exit students on the teacher (early exit)" if method == "early-exit" else \
+            f"the {chosen['layers']}-layer student by {method}"
+        finished = student / ("early_exit_results.json" if method == "early-exit" else "eval_results.json")
+        if stages.done(stage, settings) and finished.is_file():
             stages.banner(stage, f"training {what}", reused=True)
         else:
-            stages.banner(stage, f"training {what} ({settings['epochs']:g} epoch(s), best dev checkpoint kept)")
+            stages.banner(stage, f"training {what} ({settings['epochs']:g} epoch(s))")
             clock = time.time()
-            run = theseus if method == "theseus" else distill
+            run = {"theseus": theseus, "early-exit": train_early_exit}.get(method, distill)
             run(**{key: value for key, value in settings.items() if key != "augmented_file"})
             stages.finish(stage, settings, time.time() - clock)
         deploy_settings = {"student": str(student), "trained": stages.state[stage]["key"], "backend": backend,
                            "data": data_options(config)}
         stage = f"deploy-{method}"
         done = stages.done(stage, deploy_settings)
-        stages.banner(stage, f"exporting {what} to {backend} and checking it on dev", bool(done))
+        stages.banner(stage, "sweeping the early-exit threshold on dev, timed at the deployment batch size (PyTorch: "
+                      "early exit has no ONNX form)" if method == "early-exit" else
+                      f"exporting {what} to {backend} and checking it on dev", bool(done))
         if done:
             deployed = done["deployed"]
         else:
             clock = time.time()
-            deployed = deploy(config, task, student, backend, output / ("onnx" if single else f"onnx-{method}"))
+            try:
+                deployed = deploy_early_exit(config, task, student, table) if method == "early-exit" else \
+                    deploy(config, task, student, backend, output / ("onnx" if single else f"onnx-{method}"))
+            except BertEmdError as error:
+                if single:
+                    raise
+                print(f"{method}: {error}; left out", flush=True)
+                unmet.append({"method": method, "why": str(error)})
+                continue
             stages.finish(stage, deploy_settings, time.time() - clock, deployed=deployed)
         trained.append({"method": method, "layers": chosen["layers"], "student": student, "deployed": deployed})
 
@@ -284,9 +309,10 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
 
     stages.banner("report", "timing the teacher and the students, PyTorch and exported, in turn; writing the report")
     clock = time.time()
-    timings = measure_final(config, teacher, [entry["student"] for entry in trained], backend)
+    timings = measure_final(config, teacher, [entry["student"] for entry in trained if entry["method"] != "early-exit"],
+                            backend)
     report = write_report(config, task, backend, teacher, table, trained, timings, stages, output,
-                          time.time() - started)
+                          time.time() - started, unmet)
     stages.finish("report", {"at": time.time()}, time.time() - clock)
     write_json(output / "run_config.json", run_record("compress", config, task=task.name))
     if config.records_dir:
@@ -314,8 +340,11 @@ def copy_records(output: Path, target: Path) -> list[Path]:
     return copied
 
 
-def methods_of(config: CompressConfig) -> list[str]:
-    return ["emd", "theseus"] if config.method == "auto" else [config.method]
+def methods_of(config: CompressConfig, task=None) -> list[str]:
+    """``auto``: emd, theseus and, for classification, early exit."""
+    if config.method != "auto":
+        return [config.method]
+    return ["emd", "theseus", *(["early-exit"] if task is not None and not task.is_regression else [])]
 
 
 def theseus_depths(teacher_layers: int) -> list[int]:
