@@ -1,7 +1,7 @@
 """Where an EMD run's cost-attention weights sat over training, and what its last logged update did.
 
     .venv/bin/python results/emd_weights.py [RUN_RECORD_FOLDER ...]
-    # prints, and writes results/emd_weights.md; without folders, the runs RESULTS.md quotes
+    # prints, and writes results/emd_weights.md; without folders, the runs results/JOURNAL.md quotes
 
 For each run record (a folder with `distill_state.json`): the range of every student and teacher layer weight of the
 attention term over the logged steps before the last one, the weights at the last logged step, and for each layer
