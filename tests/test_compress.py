@@ -342,3 +342,14 @@ def test_early_exit_takes_the_best_threshold_that_meets_the_target(monkeypatch, 
                                            "measured 3.50x against the full model at batch 32, 5.00x was needed"):
         deploy_early_exit(CompressConfig(teacher="t", task="sst2", target_speedup=5.0, batch_size_deploy=32),
                           get_task("sst2"), tmp_path, table)
+
+
+def test_the_report_says_when_int8_costs_points(compressed):
+    from bert_emd.compress.report import summary_lines
+
+    _, report = compressed
+    scores = report["scores"]
+    close = {**report, "backend": "onnx-int8", "scores": {**scores, "deployed_mean": scores["student_mean"] - 0.005}}
+    assert not any("Int8 costs" in line for line in summary_lines(close))
+    far = {**report, "backend": "onnx-int8", "scores": {**scores, "deployed_mean": scores["student_mean"] - 0.04}}
+    assert any("Int8 costs 4.00 points" in line for line in summary_lines(far))

@@ -321,8 +321,9 @@ def summary_lines(report: dict) -> list[str]:
                      "candidates were timed): the two measurements differ by the machine's noise.")
     lost = 100 * (scores["student_mean"] - scores["deployed_mean"])
     if report["backend"] == "onnx-int8" and lost > INT8_LOSS_NOTE:
-        lines.append(f"Int8 costs {lost:.2f} points of the mean metric here: the exported copy scores below the PyTorch "
-                     "student; --backend onnx-fp32 keeps the PyTorch student's score, at the speed it measures.")
+        lines.append(f"Int8 costs {lost:.2f} points of the mean metric here: the exported copy scores below the "
+                     "PyTorch student; --backend onnx-fp32 keeps the PyTorch student's score, at the speed it "
+                     "measures.")
     if report["deployed_agreement_with_student"] is not None:
         lines.append(f"The deployed model predicts the PyTorch student's label on "
                      f"{100 * report['deployed_agreement_with_student']:.1f}% of the dev examples.")
