@@ -53,8 +53,16 @@ class DataOptions:
         return bool(self.validation_file) or not self.uses_own_files
 
 
+TOKEN_TASK_NAMES = ("token", "custom-token")  # --task for one's own tagging files
+
+
 def resolve_task(options: DataOptions, model_labels: tuple[str, ...] | None = None) -> TaskSpec:
-    """The task of a run: a GLUE task by name, or a custom task for the user's own files."""
+    """The task of a run: a GLUE or token task by name, or a custom task for the user's own files (``--task token``
+    for tagging files)."""
+    if options.task and options.task.lower() in TOKEN_TASK_NAMES:
+        from bert_emd.tokens.load import own_token_task
+
+        return own_token_task(options, model_labels)
     if options.task and options.task.lower() != "custom":
         spec = get_task(options.task)
         if options.regression or options.labels:  # they describe one's own files; a GLUE task fixes both
@@ -114,6 +122,9 @@ def expand_split(task: TaskSpec, split: str) -> tuple[str, ...]:
 
 def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dataset:
     """One split (``train``, ``dev``, ``dev_matched``, ``test`` ...) as a ``datasets.Dataset``."""
+    if task.kind == "token":
+        raise BertEmdError(f"{task.display_name} is a token-classification task: this command takes tasks with one "
+                           "label per example; finetune, distill and evaluate take token tasks")
     if split == "train" and options.augmented_train:
         dataset = _from_augmented_file(task, Path(options.augmented_train))
     elif options.uses_own_files:

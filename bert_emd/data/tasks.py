@@ -30,6 +30,7 @@ class TaskSpec:
     headerless_columns: tuple[str, ...] = ()
     index_column: str = "index"  # test-file column holding the example id
     submission_names: dict[str, str] = field(default_factory=dict)  # split -> submission file stem
+    kind: str = "sequence"  # sequence: one label per example; token: one tag per word (bert_emd.tokens)
 
     @property
     def is_regression(self) -> bool:
@@ -89,6 +90,20 @@ GLUE_TASKS: dict[str, TaskSpec] = {
     ]
 }
 
+CONLL2003_TAGS = ("O", "B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER")
+TOKEN_METRICS = ("f1", "precision", "recall", "token_accuracy")
+# Token-classification tasks: their files in CoNLL column layout (train.txt, dev.txt, test.txt) under --data-dir.
+TOKEN_TASKS: dict[str, TaskSpec] = {
+    "conll2003": TaskSpec("conll2003", "CoNLL-2003", ("tokens",), "tags", CONLL2003_TAGS, TOKEN_METRICS, "f1",
+                          kind="token"),
+}
+
+
+def token_task(labels: tuple[str, ...]) -> TaskSpec:
+    """A tagging task of one's own files, over ``labels`` (tags)."""
+    return TaskSpec("custom-token", "custom", ("tokens",), "tags", labels, TOKEN_METRICS, "f1", kind="token")
+
+
 # The hub names validation splits "validation[_matched]"; the GLUE files "dev[_matched]".
 HUB_SPLIT_NAMES = {
     "train": "train", "dev": "validation", "test": "test",
@@ -106,6 +121,8 @@ def get_task(name: str) -> TaskSpec:
     key = normalise_task_name(name)
     if key == "stsb" or key in GLUE_TASKS:
         return GLUE_TASKS[key]
+    if key in TOKEN_TASKS:
+        return TOKEN_TASKS[key]
     known = ", ".join(spec.display_name for spec in GLUE_TASKS.values())
     raise BertEmdError(f"unknown task '{name}'; known GLUE tasks: {known} (or give your own files with --train-file)")
 

@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 
 from safetensors.torch import load_file
-from transformers import DataCollatorWithPadding, set_seed
+from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding, set_seed
 
 from bert_emd.data.loading import load_split, resolve_task, tokenize
 from bert_emd.distill.attention import resolve_attention, saving_attention
@@ -75,16 +75,35 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
                                         teacher_config)
     if path != "none":  # the run record names the path taken, not "auto"
         config = dataclasses.replace(config, attention_distance=path)
-    teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
+    token_task = task.kind == "token"
+    if token_task:
+        from bert_emd.tokens.run import load_token_classifier
+
+        teacher = load_token_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
+    else:
+        teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
     tokenizer = load_tokenizer(config.teacher, config.max_length)
     set_seed(config.seed)
     student = build_student(teacher, config.student_init, config.student_layers, config.student_hidden,
                             config.student_intermediate, config.student_heads, attention)
     check_pair(teacher, student, config)
     check_vocabulary(tokenizer, student.config, config.student_init, "student")
-    train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
-    eval_raw = load_split(task, config, task.eval_splits[0]) if config.has_dev_set else None
-    distiller = Distiller(teacher, student, config)
+    if token_task:
+        from bert_emd.tokens.load import load_token_split, token_dataset
+        from bert_emd.tokens.run import TokenDistiller, trainer_metrics
+
+        train = token_dataset(load_token_split(task, config, "train"), tokenizer, task, config.max_length)
+        eval_raw = load_token_split(task, config, "dev") if config.has_dev_set else None
+        distiller = TokenDistiller(teacher, student, config)
+        collator, metrics = DataCollatorForTokenClassification(tokenizer), trainer_metrics(task)
+    else:
+        train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
+        eval_raw = load_split(task, config, task.eval_splits[0]) if config.has_dev_set else None
+        distiller = Distiller(teacher, student, config)
+        collator = DataCollatorWithPadding(tokenizer)
+
+        def metrics(prediction):
+            return compute_metrics(task, prediction.predictions, prediction.label_ids)
 
     if config.schedule == "joint":
         stages = [("joint", {}, Path(config.output))]
@@ -111,10 +130,11 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
             model=distiller,
             args=training_arguments(options, task.main_metric if evaluate else None),
             train_dataset=train,
-            eval_dataset=tokenize(eval_raw, tokenizer, config.max_length, "Tokenising dev") if evaluate else None,
-            data_collator=DataCollatorWithPadding(tokenizer),
+            eval_dataset=(_token_eval(eval_raw, tokenizer, task, config) if token_task else
+                          tokenize(eval_raw, tokenizer, config.max_length, "Tokenising dev")) if evaluate else None,
+            data_collator=collator,
             processing_class=tokenizer,
-            compute_metrics=lambda prediction: compute_metrics(task, prediction.predictions, prediction.label_ids),
+            compute_metrics=metrics,
             # The history callback goes first so that a checkpoint holds its history before anything else runs.
             callbacks=[LayerWeightHistory(distiller, config.history_every, stage, history),
                        *callbacks(config, evaluate)],
@@ -149,6 +169,12 @@ def restore_stage(distiller: Distiller, weights: Path) -> None:
                            f"{unexpected[:2]}); run again with --no-resume in a new --output")
 
 
+def _token_eval(sentences, tokenizer, task, config):
+    from bert_emd.tokens.load import token_dataset
+
+    return token_dataset(sentences, tokenizer, task, config.max_length)
+
+
 def _loss_terms(trainer) -> dict:
     """Each logged loss term (unweighted, as in TensorBoard) averaged over the stage and over its last quarter of
     logs: how large the layer terms are beside the prediction loss."""
@@ -172,7 +198,13 @@ def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer,
     results = {"task": task.name, "teacher": config.teacher, "mapping": config.mapping, "main_metric": task.main_metric,
                "parameters": {"student": parameter_count(student), "teacher": parameter_count(distiller.teacher)},
                "train": train_log, "splits": {}}
-    if has_eval:
+    if has_eval and task.kind == "token":
+        from bert_emd.tokens.run import format_token_results, score_tokens
+
+        results["splits"] = {"dev": score_tokens(task, config, "dev", student, tokenizer, distiller.teacher,
+                                                 config.eval_batch_size)}
+        print(format_token_results(task, "dev", results["splits"]["dev"]))
+    elif has_eval:
         results["splits"] = evaluate_models(task, config, "dev", student, tokenizer, distiller.teacher, tokenizer,
                                             config.eval_batch_size)
         print(format_results(task, results["splits"]))

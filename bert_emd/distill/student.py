@@ -7,11 +7,22 @@ import re
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoModelForSequenceClassification
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from bert_emd.errors import BertEmdError
 from bert_emd.families import encoder_blocks, family_of, feed_forward_size, set_sizes
 from bert_emd.models import load_config, load_pretrained
+
+
+def head_class_of_config(config):
+    """The Auto class of a classifier's kind: one label per sequence, or per token."""
+    token = any(name.endswith("ForTokenClassification") for name in (config.architectures or []))
+    return AutoModelForTokenClassification if token else AutoModelForSequenceClassification
+
+
+def head_class(model):
+    token = type(model).__name__.endswith("ForTokenClassification")
+    return AutoModelForTokenClassification if token else AutoModelForSequenceClassification
 
 
 def evenly_spaced_layers(student_layers: int, teacher_layers: int) -> list[int]:
@@ -99,7 +110,7 @@ def build_student(teacher, init: str, layers: int, hidden: int | None = None, in
         if copied_from is not None:
             _check_copy_sizes(init, source.config, config)
         config._attn_implementation = attn_implementation
-        student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
+        student = head_class(teacher).from_config(config, attn_implementation=attn_implementation)
         if chosen is not None:
             _copy_layers(student, source, chosen, "teacher" if copied_from is None else init)
         return student
@@ -148,5 +159,5 @@ def _pretrained_student(path: str, teacher_config, layers: int, labels: dict, at
                            f"{teacher_config.vocab_size}; the student uses the teacher's tokenizer")
     if config.num_hidden_layers != layers:
         raise BertEmdError(f"student '{path}' has {config.num_hidden_layers} layers but --student-layers is {layers}")
-    return load_pretrained(AutoModelForSequenceClassification, path, "a student", ignore_mismatched_sizes=True,
+    return load_pretrained(head_class_of_config(teacher_config), path, "a student", ignore_mismatched_sizes=True,
                            attn_implementation=attn_implementation, **labels)

@@ -102,6 +102,10 @@ def evaluate(config: EvaluateConfig | str | dict | None = None, **overrides) -> 
         check_output_file(config.output)
     model_config = load_config(config.model)
     task = resolve_task(config, model_labels=label_names_of(model_config))
+    if task.kind == "token":
+        from bert_emd.tokens.run import evaluate_tokens
+
+        return evaluate_tokens(config, task)
     model = load_trained_classifier(config.model, task)
     tokenizer = load_tokenizer(config.model, config.max_length)
     teacher = teacher_tokenizer = None

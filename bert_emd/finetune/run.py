@@ -36,6 +36,10 @@ def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> 
     config = resolve_config(FinetuneConfig, config, overrides)
     check_training_options(config, evaluates=config.has_dev_set)
     task = resolve_task(config)
+    if task.kind == "token":
+        from bert_emd.tokens.run import finetune_tokens
+
+        return finetune_tokens(config, task)
     tokenizer = load_tokenizer(config.model, config.max_length)
     train_raw = load_split(task, config, "train")
     eval_split = task.eval_splits[0]
