@@ -63,3 +63,10 @@ def test_pages_speak_of_the_project_not_of_its_work_history():
     found = sorted(f"{path.relative_to(REPO)}: {match.group(0)}" for path in pages
                    for match in history.finditer(path.read_text(encoding="utf-8")))
     assert not found, found
+
+
+def test_readme_links_point_at_files():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [link for link in re.findall(r"\]\(([^)#\s]+)\)", text)
+               if not link.startswith(("http://", "https://")) and not (REPO / link).exists()]
+    assert not missing, missing
