@@ -1,6 +1,6 @@
 """What one `bert-emd compress` command gives, per task and target: the table the README and the results page quote.
 
-    .venv/bin/python results/compress/summary.py   # prints it, writes results/compress/summary.md
+    .venv/bin/python results/compress/summary.py   # prints it, writes results/compress/summary.md and table.md
 
 Reads the committed reports (results/compress/NAME/report.json, made by experiments/compress_runs.sh): the kept
 student's depth and method, the deployed model's dev score (mean of the task's metrics) and its share of the
@@ -49,6 +49,7 @@ def table(found: list[dict]) -> str:
 def main() -> None:
     text = table(rows())
     print(text)
+    (HERE / "table.md").write_text(text, encoding="utf-8")  # the table alone, as the results page includes it
     (HERE / "summary.md").write_text("# What one compress command gives\n\n`.venv/bin/python results/compress/"
                                      "summary.py` from the reports in this folder.\n\n" + text, encoding="utf-8")
 
