@@ -551,3 +551,66 @@ def test_a_registered_mapping_works_end_to_end(tiny_teacher, glue_dir, tmp_path,
         main(["distill", "--teacher", str(tiny_teacher), "--student-layers", "2", "--mapping", "first", "--output",
               str(tmp_path / "gone")])
     assert "invalid choice: 'first'" in capsys.readouterr().err
+
+
+def test_a_registered_loss_term_works_end_to_end(tiny_teacher, glue_dir, tmp_path, capsys):
+    """A new loss term is one class and one registration: --extra-terms switches it on with its weight, the
+    Distiller adds it (to the layer terms, under beta) and logs it; bad specifications are one line."""
+    import torch.nn.functional as F
+
+    from bert_emd.distill.config import DistillConfig
+    from bert_emd.distill.distiller import Distiller
+    from bert_emd.distill.student import build_student
+    from bert_emd.distill.terms import TERMS, LossTerm, register_term
+
+    class TopHidden(LossTerm):
+        def prepare(self, distiller, hidden_states, attentions, attention_mask):
+            return hidden_states[-1]
+
+        def loss(self, distiller, batch):
+            return F.mse_loss(batch.student[self.name], batch.teacher[self.name])
+
+    register_term(TopHidden("top_hidden", "MSE of the top hidden states", uses_hidden_states=True, projected=True))
+    try:
+        teacher = BertForSequenceClassification.from_pretrained(tiny_teacher, attn_implementation="eager")
+        batch = {"input_ids": torch.randint(1000, 2000, (3, 7)), "attention_mask": torch.ones(3, 7, dtype=torch.long),
+                 "labels": torch.tensor([0, 1, 1])}
+        losses = {}
+        for extra in ("", "top_hidden:0.5"):
+            torch.manual_seed(0)
+            student = build_student(teacher, "teacher", 2)
+            distiller = Distiller(teacher, student, DistillConfig(mapping="skip", beta=0.01, extra_terms=extra)).train()
+            torch.manual_seed(2)
+            losses[extra] = float(distiller(**batch)["loss"].detach()), \
+                {name: float(values[-1]) for name, values in distiller.running.items()}
+            if extra:  # the term against a computation of its own, from the models' outputs
+                with torch.no_grad():
+                    torch.manual_seed(2)
+                    top = student(**{k: v for k, v in batch.items() if k != "labels"}, output_hidden_states=True,
+                                  output_attentions=True).hidden_states[-1]
+                    target = teacher(**{k: v for k, v in batch.items() if k != "labels"},
+                                     output_hidden_states=True).hidden_states[-1]
+                assert losses[extra][1]["top_hidden"] == pytest.approx(F.mse_loss(top, target).item(), rel=1e-5)
+        (without, _), (with_term, terms) = losses[""], losses["top_hidden:0.5"]
+        assert terms["top_hidden"] > 0
+        assert with_term == pytest.approx(without + 0.01 * 0.5 * terms["top_hidden"], rel=1e-5)
+
+        output = tmp_path / "extra"
+        code = main(["distill", "--teacher", str(tiny_teacher), "--data-dir", str(glue_dir), "--student-layers", "2",
+                     "--extra-terms", "top_hidden:0.5", "--task", "sst2", "--max-train-samples", "16",
+                     "--max-eval-samples", "8", "--epochs", "1", "--batch-size", "8", "--logging-steps", "1",
+                     "--output", str(output)])
+        assert code == 0, capsys.readouterr().err[-2000:]
+        results = json.loads((output / "eval_results.json").read_text())
+        assert results["train"]["joint"]["loss_terms"]["loss_top_hidden"]["mean"] > 0
+        for extra, mapping, message in [("nothing", "emd", "'nothing' is not a registered extra loss term"),
+                                        ("hidden_emd", "emd", "the built-in terms follow their own options"),
+                                        ("top_hidden:x", "emd", "the weight of top_hidden must be a number"),
+                                        ("top_hidden:-1", "emd", "must be a finite number >= 0"),
+                                        ("top_hidden", "none", "top_hidden is a layer term; --mapping none")]:
+            code, err = run_cli(capsys, "distill", "--teacher", str(tiny_teacher), "--student-layers", "2", "--mapping",
+                                mapping, "--extra-terms", extra, "--output", str(tmp_path / "bad"))
+            assert_one_line_error(code, err, message)
+            assert not (tmp_path / "bad").exists()
+    finally:
+        TERMS.pop("top_hidden")

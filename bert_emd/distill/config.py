@@ -62,6 +62,9 @@ class DistillConfig(TrainingOptions, DataOptions, StudentOptions, LayerTermOptio
                          "loss (joint schedule; the two-stage layer stage trains on them unweighted)", at_least=0)
     theta: float = option(1.0, "weight of the EMD terms inside the layer terms", at_least=0)
     kd_temperature: float = option(1.0, "temperature of the soft prediction loss", above=0)
+    extra_terms: str = option("", "more registered loss terms (bert_emd.distill.terms.register_term), "
+                              "comma-separated NAME or NAME:WEIGHT (default weight 1); a layer term is weighed "
+                              "by --beta with the others")
     # schedule
     schedule: str = option("joint", "joint: all terms together; two-stage: layer terms first, then prediction",
                            choices=("joint", "two-stage"))

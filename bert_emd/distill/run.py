@@ -16,6 +16,7 @@ from bert_emd.distill.config import DistillConfig
 from bert_emd.distill.distiller import Distiller
 from bert_emd.distill.mappings import get_mapping
 from bert_emd.distill.student import build_student
+from bert_emd.distill.terms import check_extra_terms
 from bert_emd.distill.trainer import DistillTrainer, LayerWeightHistory, restore_history
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
@@ -49,6 +50,7 @@ def check_distill_options(config: DistillConfig) -> None:
         raise BertEmdError("--teacher is required (a fine-tuned teacher directory)")
     if not config.student_layers:
         raise BertEmdError("--student-layers is required")
+    check_extra_terms(config)
 
 
 def check_pair(teacher, student, config: DistillConfig) -> None:
