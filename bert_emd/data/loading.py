@@ -40,6 +40,8 @@ class DataOptions:
                                 "(default: the sorted values found in the training file)")
     regression: bool = option(False, "your own files hold a regression target (a number per example)")
     max_length: int = option(128, "maximum tokens per example; longer inputs are truncated", at_least=1)
+    doc_stride: int | None = option(None, "question answering: tokens of overlap between the windows of a long "
+                                    "context (default: a quarter of --max-length)", at_least=0)
     max_train_samples: int | None = option(None, "use only the first N training examples", at_least=1)
     max_eval_samples: int | None = option(None, "use only the first N examples of each evaluation split", at_least=1)
 
@@ -54,6 +56,7 @@ class DataOptions:
 
 
 TOKEN_TASK_NAMES = ("token", "custom-token")  # --task for one's own tagging files
+SPAN_TASK_NAMES = ("span", "qa", "custom-span")  # --task for one's own question-answering files
 
 
 def resolve_task(options: DataOptions, model_labels: tuple[str, ...] | None = None) -> TaskSpec:
@@ -63,6 +66,10 @@ def resolve_task(options: DataOptions, model_labels: tuple[str, ...] | None = No
         from bert_emd.tokens.load import own_token_task
 
         return own_token_task(options, model_labels)
+    if options.task and options.task.lower() in SPAN_TASK_NAMES:
+        from bert_emd.spans.load import own_span_task
+
+        return own_span_task(options)
     if options.task and options.task.lower() != "custom":
         spec = get_task(options.task)
         if options.regression or options.labels:  # they describe one's own files; a GLUE task fixes both
@@ -122,9 +129,10 @@ def expand_split(task: TaskSpec, split: str) -> tuple[str, ...]:
 
 def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dataset:
     """One split (``train``, ``dev``, ``dev_matched``, ``test`` ...) as a ``datasets.Dataset``."""
-    if task.kind == "token":
-        raise BertEmdError(f"{task.display_name} is a token-classification task: this command takes tasks with one "
-                           "label per example; finetune, distill and evaluate take token tasks")
+    if task.kind != "sequence":
+        kind = "a token-classification" if task.kind == "token" else "a question-answering"
+        raise BertEmdError(f"{task.display_name} is {kind} task: this command takes tasks with one label per "
+                           f"example; finetune, distill and evaluate take {task.kind} tasks")
     if split == "train" and options.augmented_train:
         dataset = _from_augmented_file(task, Path(options.augmented_train))
     elif options.uses_own_files:

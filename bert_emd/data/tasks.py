@@ -30,7 +30,9 @@ class TaskSpec:
     headerless_columns: tuple[str, ...] = ()
     index_column: str = "index"  # test-file column holding the example id
     submission_names: dict[str, str] = field(default_factory=dict)  # split -> submission file stem
-    kind: str = "sequence"  # sequence: one label per example; token: one tag per word (bert_emd.tokens)
+    kind: str = "sequence"  # sequence: one label per example; token: one tag per word (bert_emd.tokens); span: an
+    # answer span in a context (bert_emd.spans)
+    unanswerable: bool = False  # span tasks: questions may have no answer (SQuAD v2.0)
 
     @property
     def is_regression(self) -> bool:
@@ -104,6 +106,23 @@ def token_task(labels: tuple[str, ...]) -> TaskSpec:
     return TaskSpec("custom-token", "custom", ("tokens",), "tags", labels, TOKEN_METRICS, "f1", kind="token")
 
 
+SPAN_LABELS = ("start", "end")  # the two outputs of a question-answering head
+SPAN_METRICS = ("f1", "exact_match")
+# Extractive question answering: SQuAD files under --data-dir (train-v1.1.json, dev-v1.1.json; -v2.0 for v2).
+SPAN_TASKS: dict[str, TaskSpec] = {
+    "squad": TaskSpec("squad", "SQuAD v1.1", ("question", "context"), "answers", SPAN_LABELS, SPAN_METRICS, "f1",
+                      kind="span"),
+    "squadv2": TaskSpec("squad_v2", "SQuAD v2.0", ("question", "context"), "answers", SPAN_LABELS, SPAN_METRICS, "f1",
+                        kind="span", unanswerable=True),
+}
+
+
+def span_task(unanswerable: bool) -> TaskSpec:
+    """A question-answering task of one's own files."""
+    return TaskSpec("custom-span", "custom", ("question", "context"), "answers", SPAN_LABELS, SPAN_METRICS, "f1",
+                    kind="span", unanswerable=unanswerable)
+
+
 # The hub names validation splits "validation[_matched]"; the GLUE files "dev[_matched]".
 HUB_SPLIT_NAMES = {
     "train": "train", "dev": "validation", "test": "test",
@@ -123,6 +142,8 @@ def get_task(name: str) -> TaskSpec:
         return GLUE_TASKS[key]
     if key in TOKEN_TASKS:
         return TOKEN_TASKS[key]
+    if key in SPAN_TASKS:
+        return SPAN_TASKS[key]
     known = ", ".join(spec.display_name for spec in GLUE_TASKS.values())
     raise BertEmdError(f"unknown task '{name}'; known GLUE tasks: {known} (or give your own files with --train-file)")
 

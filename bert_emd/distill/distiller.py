@@ -103,7 +103,7 @@ class Distiller(nn.Module):
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
         if not self.training:  # evaluation: the student alone
-            logits = self.student(**inputs).logits
+            logits = self._logits(self.student(**inputs))
             return {"loss": self._hard_loss(logits, labels), "logits": logits}
 
         active = self.active_terms()
@@ -114,7 +114,7 @@ class Distiller(nn.Module):
             teacher = self.teacher(**inputs, output_hidden_states=want_hidden, output_attentions=want_attention)
             targets = {term.name: term.prepare(self, teacher.hidden_states, teacher.attentions, attention_mask)
                        for term in layer_terms}
-        teacher_logits = teacher.logits
+        teacher_logits = self._logits(teacher)
         del teacher  # the prepared targets are all the layer terms need; the raw layer outputs go now
         student = self.student(**inputs, output_hidden_states=want_hidden, output_attentions=want_attention)
         student_hidden = student.hidden_states
@@ -122,7 +122,8 @@ class Distiller(nn.Module):
             student_hidden = [self.projection(state) for state in student_hidden]
         prepared = {term.name: term.prepare(self, student_hidden, student.attentions, attention_mask)
                     for term in layer_terms}
-        batch = TermBatch(student.logits, teacher_logits, labels, attention_mask, prepared, targets)
+        student_logits = self._logits(student)
+        batch = TermBatch(student_logits, teacher_logits, labels, attention_mask, prepared, targets)
         terms = {term.name: term.loss(self, batch) for term, _ in active}
         if self.attention_loss is not None and self.hidden_loss is not None and not self.separate_weights \
                 and self.attention_loss.weight_update and layer_terms:
@@ -133,7 +134,14 @@ class Distiller(nn.Module):
         loss = prediction + layer_weight * layer_total
         for name, value in terms.items():  # detached tensors: no device sync per step, only at logging
             self.running[name].append(value.detach())
-        return {"loss": loss, "logits": student.logits}
+        return {"loss": loss, "logits": student_logits}
+
+    def _logits(self, output) -> torch.Tensor:
+        """The head's output the prediction loss compares (question answering: start and end logits stacked)."""
+        return output.logits
+
+    def prediction_loss(self, batch: TermBatch) -> torch.Tensor:
+        return self._prediction_loss(batch.student_logits, batch.teacher_logits, batch.labels)
 
     def _prediction_loss(self, student_logits, teacher_logits, labels):
         if self.is_regression:

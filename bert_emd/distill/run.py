@@ -42,6 +42,7 @@ from bert_emd.training import (
 )
 
 STAGE_DONE = "stage_done.json"
+SPAN_LABEL_NAMES = ["start_positions", "end_positions"]  # the Trainer's labels of a span task
 
 
 def check_distill_options(config: DistillConfig) -> None:
@@ -82,6 +83,10 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         from bert_emd.tokens.run import load_token_classifier
 
         teacher = load_token_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
+    elif task.kind == "span":
+        from bert_emd.spans.run import load_span_reader
+
+        teacher = load_span_reader(config.teacher, task, role="teacher", attn_implementation=attention)
     else:
         teacher = load_trained_classifier(config.teacher, task, role="teacher", attn_implementation=attention)
     tokenizer = load_tokenizer(config.teacher, config.max_length)
@@ -98,6 +103,11 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         eval_raw = load_token_split(task, config, "dev") if config.has_dev_set else None
         distiller = TokenDistiller(teacher, student, config)
         collator, metrics = DataCollatorForTokenClassification(tokenizer), trainer_metrics(task)
+    elif task.kind == "span":
+        from bert_emd.spans.run import distill_parts
+
+        train, eval_dataset, distiller, metrics = distill_parts(config, task, teacher, student, tokenizer)
+        eval_raw, collator = eval_dataset, DataCollatorWithPadding(tokenizer)
     else:
         train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
         eval_raw = load_split(task, config, task.eval_splits[0]) if config.has_dev_set else None
@@ -130,10 +140,10 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         evaluate = eval_raw is not None and stage != "intermediate"
         trainer = DistillTrainer(
             model=distiller,
-            args=training_arguments(options, task.main_metric if evaluate else None),
+            args=training_arguments(options, task.main_metric if evaluate else None,
+                                    **({"label_names": SPAN_LABEL_NAMES} if task.kind == "span" else {})),
             train_dataset=train,
-            eval_dataset=(_token_eval(eval_raw, tokenizer, task, config) if token_task else
-                          tokenize(eval_raw, tokenizer, config.max_length, "Tokenising dev")) if evaluate else None,
+            eval_dataset=_eval_dataset(eval_raw, tokenizer, task, config) if evaluate else None,
             data_collator=collator,
             processing_class=tokenizer,
             compute_metrics=metrics,
@@ -171,10 +181,15 @@ def restore_stage(distiller: Distiller, weights: Path) -> None:
                            f"{unexpected[:2]}); run again with --no-resume in a new --output")
 
 
-def _token_eval(sentences, tokenizer, task, config):
-    from bert_emd.tokens.load import token_dataset
+def _eval_dataset(raw, tokenizer, task, config):
+    """The dev set as the Trainer evaluates it (span tasks: the windows, made already)."""
+    if task.kind == "span":
+        return raw
+    if task.kind == "token":
+        from bert_emd.tokens.load import token_dataset
 
-    return token_dataset(sentences, tokenizer, task, config.max_length)
+        return token_dataset(raw, tokenizer, task, config.max_length)
+    return tokenize(raw, tokenizer, config.max_length, "Tokenising dev")
 
 
 def _loss_terms(trainer) -> dict:
@@ -206,6 +221,12 @@ def _write_outputs(config: DistillConfig, task, distiller: Distiller, tokenizer,
         results["splits"] = {"dev": score_tokens(task, config, "dev", student, tokenizer, distiller.teacher,
                                                  config.eval_batch_size)}
         print(format_token_results(task, "dev", results["splits"]["dev"]))
+    elif has_eval and task.kind == "span":
+        from bert_emd.spans.run import format_span_results, score_spans
+
+        results["splits"] = {"dev": score_spans(task, config, "dev", student, tokenizer, distiller.teacher,
+                                                config.eval_batch_size)}
+        print(format_span_results(task, "dev", results["splits"]["dev"]))
     elif has_eval:
         results["splits"] = evaluate_models(task, config, "dev", student, tokenizer, distiller.teacher, tokenizer,
                                             config.eval_batch_size)

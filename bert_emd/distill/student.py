@@ -7,22 +7,35 @@ import re
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
+from transformers import (
+    AutoModel,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
 
 from bert_emd.errors import BertEmdError
 from bert_emd.families import encoder_blocks, family_of, feed_forward_size, set_sizes
 from bert_emd.models import load_config, load_pretrained
 
+HEAD_CLASSES = {"ForTokenClassification": AutoModelForTokenClassification,
+                "ForQuestionAnswering": AutoModelForQuestionAnswering}
+
+
+def _head_class_named(names) -> type:
+    for suffix, auto_class in HEAD_CLASSES.items():
+        if any(name.endswith(suffix) for name in names):
+            return auto_class
+    return AutoModelForSequenceClassification
+
 
 def head_class_of_config(config):
-    """The Auto class of a classifier's kind: one label per sequence, or per token."""
-    token = any(name.endswith("ForTokenClassification") for name in (config.architectures or []))
-    return AutoModelForTokenClassification if token else AutoModelForSequenceClassification
+    """The Auto class of a model's head kind: one label per sequence, one per token, or an answer span."""
+    return _head_class_named(config.architectures or [])
 
 
 def head_class(model):
-    token = type(model).__name__.endswith("ForTokenClassification")
-    return AutoModelForTokenClassification if token else AutoModelForSequenceClassification
+    return _head_class_named([type(model).__name__])
 
 
 def evenly_spaced_layers(student_layers: int, teacher_layers: int) -> list[int]:

@@ -129,7 +129,7 @@ def _masks(distiller, attention_mask):
 
 
 class PredictionTerm(LossTerm):
-    """The prediction-layer KD: the Distiller's ``_prediction_loss`` (sequence or token heads)."""
+    """The prediction-layer KD: the Distiller's ``prediction_loss`` (sequence, token or span heads)."""
 
     def enabled(self, config) -> bool:
         return True
@@ -138,7 +138,7 @@ class PredictionTerm(LossTerm):
         return 1.0
 
     def loss(self, distiller, batch):
-        return distiller._prediction_loss(batch.student_logits, batch.teacher_logits, batch.labels)
+        return distiller.prediction_loss(batch)
 
 
 class EmbeddingTerm(LossTerm):

@@ -106,6 +106,10 @@ def evaluate(config: EvaluateConfig | str | dict | None = None, **overrides) -> 
         from bert_emd.tokens.run import evaluate_tokens
 
         return evaluate_tokens(config, task)
+    if task.kind == "span":
+        from bert_emd.spans.run import evaluate_spans
+
+        return evaluate_spans(config, task)
     model = load_trained_classifier(config.model, task)
     tokenizer = load_tokenizer(config.model, config.max_length)
     teacher = teacher_tokenizer = None

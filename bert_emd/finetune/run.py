@@ -40,6 +40,10 @@ def finetune(config: FinetuneConfig | str | dict | None = None, **overrides) -> 
         from bert_emd.tokens.run import finetune_tokens
 
         return finetune_tokens(config, task)
+    if task.kind == "span":
+        from bert_emd.spans.run import finetune_spans
+
+        return finetune_spans(config, task)
     tokenizer = load_tokenizer(config.model, config.max_length)
     train_raw = load_split(task, config, "train")
     eval_split = task.eval_splits[0]
