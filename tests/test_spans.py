@@ -227,3 +227,47 @@ def test_span_tasks_refuse_what_they_cannot_do(capsys, squad_dir, tiny_teacher, 
                         str(tmp_path / "out"))
     assert_one_line_error(code, err, "--task span reads your own files")
     assert not (tmp_path / "out").exists()
+
+
+def test_token_and_span_models_export_to_onnx_with_their_output_names(tiny_bert, squad_dir, tmp_path):
+    """The ONNX graph of a tagger gives `logits` per token, of a reader `start_logits` and `end_logits`, equal to
+    PyTorch's; the check runs on the task's dev examples when --task is given."""
+    import onnxruntime
+    from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification
+
+    import bert_emd
+
+    torch.manual_seed(0)
+    reader, tagger = tmp_path / "reader", tmp_path / "tagger"
+    AutoModelForQuestionAnswering.from_pretrained(tiny_bert).save_pretrained(reader)
+    AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=3).save_pretrained(tagger)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    for folder in (reader, tagger):
+        tokenizer.save_pretrained(folder)
+    report = bert_emd.export(model=str(reader), output=str(tmp_path / "reader-onnx"), task="squad",
+                             data_dir=str(squad_dir), max_length=64, int8=True)
+    assert report["kind"] == "span" and report["output_names"] == ["start_logits", "end_logits"]
+    assert report["examples"] == 8  # the dev questions
+    assert report["files"]["model.onnx"]["prediction_agreement"] == 1.0
+    assert 0.0 <= report["files"]["model_int8.onnx"]["prediction_agreement"] <= 1.0
+    session = onnxruntime.InferenceSession(str(tmp_path / "reader-onnx" / "model.onnx"))
+    assert [output.name for output in session.get_outputs()] == ["start_logits", "end_logits"]
+    encoded = tokenizer(["what is it?"], ["a stone bridge over the river"], return_tensors="np")
+    start, end = session.run(None, {name: encoded[name] for name in ("input_ids", "attention_mask", "token_type_ids")})
+    with torch.no_grad():
+        output = AutoModelForQuestionAnswering.from_pretrained(reader)(**tokenizer(
+            ["what is it?"], ["a stone bridge over the river"], return_tensors="pt"))
+    np.testing.assert_allclose(start, output.start_logits.numpy(), atol=1e-4)
+    np.testing.assert_allclose(end, output.end_logits.numpy(), atol=1e-4)
+    report = bert_emd.export(model=str(tagger), output=str(tmp_path / "tagger-onnx"))
+    assert report["kind"] == "token" and report["output_names"] == ["logits"]
+    assert report["files"]["model.onnx"]["prediction_agreement"] == 1.0
+    # int8 by torchao, scored against the fp32 reader on the task; benchmark times a reader like a classifier
+    quantized = bert_emd.quantize(model=str(reader), output=str(tmp_path / "reader-int8"), task="squad",
+                                  data_dir=str(squad_dir), max_length=64)
+    entry = quantized["splits"]["dev"]
+    assert {"f1", "exact_match"} <= set(entry["int8"]) and set(entry["change"]) >= {"f1", "exact_match"}
+    assert entry["change"]["f1"] == pytest.approx(entry["int8"]["f1"] - entry["fp32"]["f1"])
+    assert 0.0 <= entry["agreement_with_fp32"]["answer_f1"] <= 1.0
+    timed = bert_emd.benchmark(model=[str(reader)], backends="torch-fp32", batch_sizes="2", lengths="16", repeats=2)
+    assert timed["models"][0]["backends"]["torch-fp32"]

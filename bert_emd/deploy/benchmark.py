@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bert_emd.deploy.export import load_exportable
 from bert_emd.errors import BertEmdError
-from bert_emd.models import check_max_length, load_config, load_trained_classifier
+from bert_emd.models import check_max_length, load_config
 from bert_emd.options import option, resolve_config
 from bert_emd.outputs import check_output_file
 from bert_emd.runinfo import package_versions, write_json
@@ -141,7 +142,7 @@ def benchmark(config: BenchmarkConfig | str | dict | None = None, **overrides) -
     report = {"threads": config.threads, "batch_sizes": batch_sizes, "lengths": lengths, "backends": backends,
               "repeats": config.repeats, "versions": package_versions(), "models": []}
     for name in config.model:
-        model = load_trained_classifier(name).eval()
+        model = load_exportable(name)[0].eval()
         total = sum(p.numel() for p in model.parameters())
         base = getattr(model, model.base_model_prefix)
         embeddings = sum(p.numel() for p in base.embeddings.parameters()) if hasattr(base, "embeddings") else 0

@@ -2,7 +2,10 @@
 
 The fp32 graph comes from ``torch.onnx.export`` (the dynamo exporter); ``--int8`` adds ONNX Runtime's
 dynamic int8 quantisation of it. Both are run by ONNX Runtime on real inputs (the task's dev examples
-when ``--task`` is given, else a fixed set of sentences) and compared with the PyTorch logits.
+when ``--task`` is given, else a fixed set of sentences) and compared with the PyTorch logits. The graph's
+outputs are named as the model's: ``logits`` for sequence and token classifiers, ``start_logits`` and
+``end_logits`` for question answering; the prediction agreement counts each example's label (sequence), each
+unpadded token's tag (token), or each example's start and end token together (span).
 """
 
 from __future__ import annotations
@@ -64,35 +67,66 @@ def written_opset(path: Path) -> int:
     return next(entry.version for entry in imports if entry.domain in ("", "ai.onnx"))
 
 
-class LogitsOnly(torch.nn.Module):
-    """The classifier with named tensor inputs and one output, as an ONNX graph wants it."""
+OUTPUT_NAMES = {"sequence": ("logits",), "token": ("logits",), "span": ("start_logits", "end_logits")}
 
-    def __init__(self, model):
+
+class NamedOutputs(torch.nn.Module):
+    """The model with named tensor inputs and its head's outputs as a tuple, as an ONNX graph wants it."""
+
+    def __init__(self, model, names: tuple[str, ...]):
         super().__init__()
-        self.model = model
+        self.model, self.names = model, names
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
-        return self.model(**inputs).logits
+        output = self.model(**inputs)
+        return tuple(getattr(output, name) for name in self.names)
 
 
-def check_texts(config: ExportConfig) -> tuple[list[str], list[str] | None]:
-    if config.task or config.uses_own_files:
-        task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
-        rows = load_split(task, dataclasses.replace(config, max_eval_samples=config.check_samples),
-                          task.eval_splits[0])
-        return list(rows["text_a"]), list(rows["text_b"]) if "text_b" in rows.column_names else None
-    return [a for a, _ in FALLBACK_TEXTS], [b for _, b in FALLBACK_TEXTS]
+def load_exportable(name: str):
+    """(model, head kind): a sequence classifier, a tagger or a question-answering model as saved."""
+    from bert_emd.distill.student import head_class_of_config
+    from bert_emd.models import check_finite_weights, load_pretrained
+
+    auto_class = head_class_of_config(load_config(name))
+    kind = {"AutoModelForTokenClassification": "token", "AutoModelForQuestionAnswering": "span"}.get(
+        auto_class.__name__, "sequence")
+    if kind == "sequence":
+        return load_trained_classifier(name), kind
+    model = load_pretrained(auto_class, name, "a model")
+    check_finite_weights(model, name)
+    return model, kind
 
 
-def onnx_logits(path: Path, encoded: dict[str, np.ndarray]) -> np.ndarray:
+def check_texts(config: ExportConfig, kind: str) -> tuple[list[str], list[str] | None]:
+    """The texts ONNX Runtime and PyTorch are compared on: the task's dev examples, else fixed sentences."""
+    if not (config.task or config.uses_own_files):
+        return [a for a, _ in FALLBACK_TEXTS], [b for _, b in FALLBACK_TEXTS]
+    task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
+    if task.kind != kind:
+        raise BertEmdError(f"--task {config.task}: a {task.kind} task, but '{config.model}' is a {kind} model")
+    few = dataclasses.replace(config, max_eval_samples=config.check_samples)
+    if kind == "token":
+        from bert_emd.tokens.load import load_token_split
+
+        return [" ".join(sentence.tokens) for sentence in load_token_split(task, few, "dev")], None
+    if kind == "span":
+        from bert_emd.spans.load import load_questions
+
+        questions = load_questions(task, few, "dev")
+        return [question.question for question in questions], [question.context for question in questions]
+    rows = load_split(task, few, task.eval_splits[0])
+    return list(rows["text_a"]), list(rows["text_b"]) if "text_b" in rows.column_names else None
+
+
+def onnx_outputs(path: Path, encoded: dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [item.name for item in session.get_inputs()]
-    return session.run(None, {name: encoded[name].astype(np.int64) for name in names})[0]
+    return session.run(None, {name: encoded[name].astype(np.int64) for name in names})
 
 
 @writes_output("export", ExportConfig)
@@ -102,7 +136,9 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
     if not config.model or not config.output:
         raise BertEmdError("--model and --output are required")
     onnx, _, _ = require_onnx()
-    model = load_trained_classifier(config.model).eval()
+    model, kind = load_exportable(config.model)
+    model.eval()
+    names = OUTPUT_NAMES[kind]
     tokenizer = load_tokenizer(config.model, config.max_length)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -112,9 +148,9 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     path = output / "model.onnx"
     try:
-        torch.onnx.export(LogitsOnly(model).eval(), (), str(path),
+        torch.onnx.export(NamedOutputs(model, names).eval(), (), str(path),
                           kwargs={name: example[name] for name in input_names}, input_names=input_names,
-                          verbose=False, output_names=["logits"], opset_version=config.opset,
+                          verbose=False, output_names=list(names), opset_version=config.opset,
                           dynamo=True, dynamic_shapes={name: {0: batch, 1: sequence} for name in input_names},
                           external_data=False)  # one self-contained file (ONNX allows that up to 2 GB)
     except Exception as error:  # the exporter's own error, shortened to its first line
@@ -127,14 +163,15 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
     tokenizer.save_pretrained(output)
     model.config.save_pretrained(output)
 
-    texts_a, texts_b = check_texts(config)
-    encoded = tokenizer(texts_a, texts_b, padding=True, truncation=True, max_length=config.max_length,
-                        return_tensors="np")
+    texts_a, texts_b = check_texts(config, kind)
+    encoded = tokenizer(texts_a, texts_b, padding=True, truncation="only_second" if kind == "span" else True,
+                        max_length=config.max_length, return_tensors="np")
     with torch.inference_mode():
-        reference = model(**{name: torch.from_numpy(encoded[name]) for name in input_names}).logits.numpy()
-    report = {"model": config.model, "examples": len(texts_a), "input_names": input_names, "opset": config.opset,
-              "tolerance": config.tolerance, "files": {}}
-    report["files"]["model.onnx"] = _compare(path, encoded, reference)
+        outputs = model(**{name: torch.from_numpy(encoded[name]) for name in input_names})
+        reference = [getattr(outputs, name).numpy() for name in names]
+    report = {"model": config.model, "kind": kind, "examples": len(texts_a), "input_names": input_names,
+              "output_names": list(names), "opset": config.opset, "tolerance": config.tolerance, "files": {}}
+    report["files"]["model.onnx"] = _compare(path, encoded, reference, kind)
     if not report["files"]["model.onnx"]["max_abs_diff"] <= config.tolerance:  # NaN fails too
         write_json(output / "export_report.json", report)
         difference = report["files"]["model.onnx"]["max_abs_diff"]
@@ -144,7 +181,7 @@ def export(config: ExportConfig | str | dict | None = None, **overrides) -> dict
         int8_path = output / "model_int8.onnx"
         quantize_onnx_int8(onnx, path, int8_path)
         refuse_non_finite_onnx(onnx, int8_path)
-        report["files"]["model_int8.onnx"] = _compare(int8_path, encoded, reference)
+        report["files"]["model_int8.onnx"] = _compare(int8_path, encoded, reference, kind)
     write_json(output / "export_report.json", report)
     for name, entry in report["files"].items():
         agreement = entry["prediction_agreement"]
@@ -179,9 +216,21 @@ def quantize_onnx_int8(onnx, source: Path, target: Path) -> None:
         quantize_dynamic(str(clean), str(target), weight_type=QuantType.QInt8)
 
 
-def _compare(path: Path, encoded: dict[str, np.ndarray], reference: np.ndarray) -> dict:
-    logits = onnx_logits(path, encoded)
-    same = float(np.mean(logits.argmax(-1) == reference.argmax(-1))) if reference.shape[-1] > 1 else None
+def _compare(path: Path, encoded: dict[str, np.ndarray], reference: list[np.ndarray], kind: str) -> dict:
+    """Largest output difference over the unpadded positions, and the share of predictions both agree on."""
+    outputs = onnx_outputs(path, encoded)
+    mask = encoded["attention_mask"].astype(bool)
+    if kind == "sequence":
+        difference = max(float(np.abs(ours - theirs).max()) for ours, theirs in zip(outputs, reference))
+        logits, wanted = outputs[0], reference[0]
+        same = float(np.mean(logits.argmax(-1) == wanted.argmax(-1))) if wanted.shape[-1] > 1 else None
+    elif kind == "token":
+        difference = float(np.abs(outputs[0] - reference[0])[mask].max())
+        same = float(np.mean((outputs[0].argmax(-1) == reference[0].argmax(-1))[mask]))
+    else:  # span: the start and the end token of each example, over its unpadded tokens
+        difference = max(float(np.abs(ours - theirs)[mask].max()) for ours, theirs in zip(outputs, reference))
+        agree = [np.where(mask, ours, -np.inf).argmax(-1) == np.where(mask, theirs, -np.inf).argmax(-1)
+                 for ours, theirs in zip(outputs, reference)]
+        same = float(np.mean(agree[0] & agree[1]))
     size = sum(file.stat().st_size for file in (path, path.with_name(path.name + ".data")) if file.is_file())
-    return {"max_abs_diff": float(np.abs(logits - reference).max()), "prediction_agreement": same,
-            "size_mb": size / 2**20}
+    return {"max_abs_diff": difference, "prediction_agreement": same, "size_mb": size / 2**20}

@@ -30,7 +30,6 @@ from bert_emd.models import (
     load_config,
     load_pretrained,
     load_tokenizer,
-    load_trained_classifier,
 )
 from bert_emd.options import option, resolve_config
 from bert_emd.outputs import writes_output
@@ -61,9 +60,13 @@ def load_int8(name: str):
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig
     from transformers import TorchAoConfig
 
-    check_classifier(name)
-    return load_pretrained(AutoModelForSequenceClassification, name, "a model",
-                 quantization_config=TorchAoConfig(Int8DynamicActivationInt8WeightConfig())).eval()
+    from bert_emd.distill.student import head_class_of_config
+
+    auto_class = head_class_of_config(load_config(name))
+    if auto_class is AutoModelForSequenceClassification:
+        check_classifier(name)
+    return load_pretrained(auto_class, name, "a model",
+                           quantization_config=TorchAoConfig(Int8DynamicActivationInt8WeightConfig())).eval()
 
 
 def legacy_int8(model):
@@ -80,7 +83,9 @@ def quantize(config: QuantizeConfig | str | dict | None = None, **overrides) -> 
     config = resolve_config(QuantizeConfig, config, overrides)
     if not config.model or not config.output:
         raise BertEmdError("--model and --output are required")
-    fp32 = load_trained_classifier(config.model)  # refuses non-finite weights before they are quantised
+    from bert_emd.deploy.export import load_exportable
+
+    fp32, kind = load_exportable(config.model)  # refuses non-finite weights before they are quantised
     model = load_int8(config.model)
     tokenizer = load_tokenizer(config.model, config.max_length)
     output = Path(config.output)
@@ -90,19 +95,39 @@ def quantize(config: QuantizeConfig | str | dict | None = None, **overrides) -> 
     results = {"model": config.model, "method": "torchao Int8DynamicActivationInt8WeightConfig"}
     if config.task or config.uses_own_files:
         task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
-        check_labels_match(fp32.config, task, "model", config.model)
-        scored = evaluate_models(task, config, config.split, model, tokenizer, fp32, tokenizer, config.batch_size)
+        scored = _score(task, kind, config, model, fp32, tokenizer)
         results.update(task=task.name, main_metric=task.main_metric, splits={})
         for split, entry in scored.items():  # "teacher" here is the fp32 original
-            change = {name: entry["metrics"][name] - entry["teacher_metrics"][name] for name in entry["metrics"]}
+            change = {name: value - entry["teacher_metrics"][name] for name, value in entry["metrics"].items()
+                      if isinstance(value, float)}
             results["splits"][split] = {"num_examples": entry["num_examples"], "int8": entry["metrics"],
                                         "fp32": entry["teacher_metrics"], "change": change,
                                         "agreement_with_fp32": entry["loyalty"]}
-        print(format_results(task, scored, reference="fp32"))
         for split, entry in results["splits"].items():
             print(f"  {split}: int8 - fp32 = " + "  ".join(f"{k} {v:+.4f}" for k, v in entry["change"].items()))
     write_json(output / "eval_results.json", results)
     write_json(output / "run_config.json", run_record("quantize", config))
-    print(f"int8 model written to {output} (reload: AutoModelForSequenceClassification.from_pretrained, torchao "
-          "installed)")
+    print(f"int8 model written to {output} (reload: {type(model).__name__}.from_pretrained, torchao installed)")
     return results
+
+
+def _score(task, kind: str, config: QuantizeConfig, model, fp32, tokenizer) -> dict:
+    """The int8 model's scores on the split, the fp32 one as its "teacher" (agreement = loyalty)."""
+    if task.kind != kind:
+        raise BertEmdError(f"--task {config.task}: a {task.kind} task, but '{config.model}' is a {kind} model")
+    if kind == "token":
+        from bert_emd.tokens.run import format_token_results, score_tokens
+
+        entry = score_tokens(task, config, config.split, model, tokenizer, fp32, config.batch_size)
+        print(format_token_results(task, config.split, entry))
+        return {config.split: entry}
+    if kind == "span":
+        from bert_emd.spans.run import format_span_results, score_spans
+
+        entry = score_spans(task, config, config.split, model, tokenizer, fp32, config.batch_size)
+        print(format_span_results(task, config.split, entry))
+        return {config.split: entry}
+    check_labels_match(fp32.config, task, "model", config.model)
+    scored = evaluate_models(task, config, config.split, model, tokenizer, fp32, tokenizer, config.batch_size)
+    print(format_results(task, scored, reference="fp32"))
+    return scored
