@@ -158,6 +158,9 @@ def test_finetune_distill_evaluate_a_tagger(tiny_bert, conll_dir, tmp_path, caps
                                max_length=32, output=str(tmp_path / "dev.json"))
     assert scored["splits"]["dev"]["metrics"] == dev["metrics"]
     assert json.loads((tmp_path / "dev.json").read_text())["kind"] == "token"
+    tested = bert_emd.evaluate(model=str(student), task="conll2003", data_dir=str(conll_dir), max_length=32,
+                               split="test")  # CoNLL-2003's test file is tagged: it is scored like dev
+    assert tested["splits"]["test"]["num_examples"] == 8 and 0.0 <= tested["splits"]["test"]["metrics"]["f1"] <= 1
     # the saved student is a plain transformers tagger
     with torch.no_grad():
         logits = AutoModelForTokenClassification.from_pretrained(student)(torch.tensor([[101, 2000, 102]])).logits

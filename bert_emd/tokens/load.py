@@ -49,9 +49,8 @@ def split_path(task: TaskSpec, options, split: str) -> Path:
 
 def load_token_split(task: TaskSpec, options, split: str) -> list[Sentence]:
     path = split_path(task, options, split)
-    sentences = read_sentences(path, labelled=split != "test")
-    if split != "test":
-        check_tags(sentences, task.labels, path)
+    sentences = read_sentences(path)  # every split is scored, so every split needs its tags (CoNLL-2003's test too)
+    check_tags(sentences, task.labels, path)
     limit = options.max_train_samples if split == "train" else options.max_eval_samples
     return sentences[:limit] if limit else sentences
 
