@@ -203,3 +203,40 @@ def test_token_tasks_refuse_commands_that_do_not_take_them(capsys, conll_dir, ti
     code, err = run_cli(capsys, "evaluate", "--model", str(tiny_teacher), "--task", "conll2003", "--data-dir",
                         str(conll_dir))
     assert_one_line_error(code, err, "has no token-classification head")
+
+
+def test_count_tokens_attention_averages_over_every_attended_token(tiny_bert):
+    """--count-tokens attention: the soft loss over every unpadded token (pieces after the first and special tokens
+    too), against a direct computation; labelled: over the labelled pieces only."""
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    from bert_emd.distill import DistillConfig
+    from bert_emd.distill.terms import TermBatch
+    from bert_emd.tokens.run import TokenDistiller
+
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=3)
+    student, teacher = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
+    labels = torch.tensor([[IGNORED, 1, IGNORED, 0, IGNORED], [IGNORED, 2, IGNORED, IGNORED, IGNORED]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    t = 2.0
+    for count, counted in (("attention", mask.bool()), ("labelled", labels != IGNORED)):
+        distiller = TokenDistiller(model, model, DistillConfig(mapping="none", kd_temperature=t, count_tokens=count))
+        loss = distiller.prediction_loss(TermBatch(student, teacher, labels, mask, {}, {}))
+        direct = [-(torch.softmax(teacher[b, p] / t, -1) * torch.log_softmax(student[b, p] / t, -1)).sum()
+                  for b in range(2) for p in range(5) if counted[b, p]]
+        assert loss.item() == pytest.approx((torch.stack(direct).mean() * t * t).item(), rel=1e-6)
+
+
+def test_token_options_refused_where_they_do_not_apply(capsys, glue_dir, tiny_teacher, tmp_path):
+    from tests.test_bad_input import assert_one_line_error, run_cli
+
+    code, err = run_cli(capsys, "finetune", "--model", str(tiny_teacher), "--task", "sst2", "--data-dir",
+                        str(glue_dir), "--label-all-tokens", "--output", str(tmp_path / "a"))
+    assert_one_line_error(code, err, "--label-all-tokens applies to token tasks; SST-2 is not one")
+    code, err = run_cli(capsys, "distill", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir",
+                        str(glue_dir), "--student-layers", "2", "--count-tokens", "attention", "--output",
+                        str(tmp_path / "b"))
+    assert_one_line_error(code, err, "--count-tokens applies to token tasks; SST-2 is not one")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -40,6 +40,8 @@ class DataOptions:
                                 "(default: the sorted values found in the training file)")
     regression: bool = option(False, "your own files hold a regression target (a number per example)")
     max_length: int = option(128, "maximum tokens per example; longer inputs are truncated", at_least=1)
+    label_all_tokens: bool = option(False, "token tasks: train on every sub-word piece of a word with its tag "
+                                    "(default: its first piece only; scores always count words)")
     doc_stride: int | None = option(None, "question answering: tokens of overlap between the windows of a long "
                                     "context (default: a quarter of --max-length)", at_least=0)
     max_train_samples: int | None = option(None, "use only the first N training examples", at_least=1)
@@ -129,6 +131,8 @@ def expand_split(task: TaskSpec, split: str) -> tuple[str, ...]:
 
 def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dataset:
     """One split (``train``, ``dev``, ``dev_matched``, ``test`` ...) as a ``datasets.Dataset``."""
+    if options.label_all_tokens:
+        raise BertEmdError(f"--label-all-tokens applies to token tasks; {task.display_name} is not one")
     if task.kind != "sequence":
         kind = "a token-classification" if task.kind == "token" else "a question-answering"
         raise BertEmdError(f"{task.display_name} is {kind} task: this command takes tasks with one label per "

@@ -62,6 +62,9 @@ class DistillConfig(TrainingOptions, DataOptions, StudentOptions, LayerTermOptio
                          "loss (joint schedule; the two-stage layer stage trains on them unweighted)", at_least=0)
     theta: float = option(1.0, "weight of the EMD terms inside the layer terms", at_least=0)
     kd_temperature: float = option(1.0, "temperature of the soft prediction loss", above=0)
+    count_tokens: str = option("labelled", "token tasks: the tokens the soft prediction loss averages over, the "
+                               "labelled pieces (first piece of each word) or every attended token",
+                               choices=("labelled", "attention"))
     extra_terms: str = option("", "more registered loss terms (bert_emd.distill.terms.register_term), "
                               "comma-separated NAME or NAME:WEIGHT (default weight 1); a layer term is weighed "
                               "by --beta with the others")

@@ -79,6 +79,8 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
     if path != "none":  # the run record names the path taken, not "auto"
         config = dataclasses.replace(config, attention_distance=path)
     token_task = task.kind == "token"
+    if config.count_tokens != "labelled" and not token_task:
+        raise BertEmdError(f"--count-tokens applies to token tasks; {task.display_name} is not one")
     if token_task:
         from bert_emd.tokens.run import load_token_classifier
 
@@ -99,7 +101,8 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         from bert_emd.tokens.load import load_token_split, token_dataset
         from bert_emd.tokens.run import TokenDistiller, trainer_metrics
 
-        train = token_dataset(load_token_split(task, config, "train"), tokenizer, task, config.max_length)
+        train = token_dataset(load_token_split(task, config, "train"), tokenizer, task, config.max_length,
+                              config.label_all_tokens)
         eval_raw = load_token_split(task, config, "dev") if config.has_dev_set else None
         distiller = TokenDistiller(teacher, student, config)
         collator, metrics = DataCollatorForTokenClassification(tokenizer), trainer_metrics(task)

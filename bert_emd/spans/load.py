@@ -49,6 +49,8 @@ def split_path(task: TaskSpec, options, split: str) -> Path | None:
 
 
 def load_questions(task: TaskSpec, options, split: str) -> list[Question]:
+    if options.label_all_tokens:
+        raise BertEmdError(f"--label-all-tokens applies to token tasks; {task.display_name} is not one")
     path = split_path(task, options, split)
     questions = read_questions(path, labelled=split != "test") if path else _from_hub(task, split)
     if split == "train" and not any(question.answers for question in questions):

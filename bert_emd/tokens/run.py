@@ -106,7 +106,8 @@ def finetune_tokens(config, task) -> dict:
 
     check_training_options(config, evaluates=config.has_dev_set)
     tokenizer = load_tokenizer(config.model, config.max_length)
-    train = token_dataset(load_token_split(task, config, "train"), tokenizer, task, config.max_length)
+    train = token_dataset(load_token_split(task, config, "train"), tokenizer, task, config.max_length,
+                          config.label_all_tokens)
     dev = token_dataset(load_token_split(task, config, "dev"), tokenizer, task, config.max_length) \
         if config.has_dev_set else None
     set_seed(config.seed)
@@ -161,10 +162,21 @@ def evaluate_tokens(config, task) -> dict:
 
 
 class TokenDistiller(Distiller):
-    """The Distiller with the prediction loss per counted token (labels != -100)."""
+    """The Distiller with the prediction loss per counted token: the labelled pieces (labels != -100), or with
+    ``--count-tokens attention`` every attended token (other pieces, special tokens), padding never."""
 
-    def _prediction_loss(self, student_logits, teacher_logits, labels):
-        counted = labels != IGNORED
+    def __init__(self, teacher, student, config):
+        super().__init__(teacher, student, config)
+        self.count_tokens = config.count_tokens
+
+    def prediction_loss(self, batch):
+        counted = batch.attention_mask.bool() if self.count_tokens == "attention" and \
+            batch.attention_mask is not None else None
+        return self._prediction_loss(batch.student_logits, batch.teacher_logits, batch.labels, counted)
+
+    def _prediction_loss(self, student_logits, teacher_logits, labels, counted=None):
+        if counted is None:
+            counted = labels != IGNORED
         t = self.kd_temperature
         per_token = -(F.softmax(teacher_logits / t, -1) * F.log_softmax(student_logits / t, -1)).sum(-1)
         soft = per_token[counted].mean() * t * t
