@@ -204,6 +204,13 @@ def test_finetune_distill_evaluate_a_reader(tiny_bert, squad_dir, tmp_path, caps
     assert scored["splits"]["dev"]["metrics"] == bert_emd.evaluate(
         model=str(student), task="squad", data_dir=str(squad_dir), max_length=48, doc_stride=16)["splits"]["dev"][
         "metrics"]
+    # predict: SQuAD's {id: answer} file, which scores as evaluate does
+    written = bert_emd.predict(model=str(student), task="squad", data_dir=str(squad_dir), max_length=48,
+                               doc_stride=16, split="dev", output=str(tmp_path / "predicted"))
+    answers = json.loads(written[0].read_text())
+    golds = {q.id: [a.text for a in q.answers] for q in read_questions(squad_dir / "dev-v1.1.json")}
+    assert set(answers) == set(golds)
+    assert squad_scores(answers, golds) == scored["splits"]["dev"]["metrics"]
     # the saved student is a plain transformers reader
     reader = AutoModelForQuestionAnswering.from_pretrained(student)
     assert reader.config.num_hidden_layers == 2

@@ -161,6 +161,15 @@ def test_finetune_distill_evaluate_a_tagger(tiny_bert, conll_dir, tmp_path, caps
     tested = bert_emd.evaluate(model=str(student), task="conll2003", data_dir=str(conll_dir), max_length=32,
                                split="test")  # CoNLL-2003's test file is tagged: it is scored like dev
     assert tested["splits"]["test"]["num_examples"] == 8 and 0.0 <= tested["splits"]["test"]["metrics"]["f1"] <= 1
+    # predict: the test words with their tags, in CoNLL layout; scored by seqeval they give evaluate's test F1
+    from seqeval.metrics import f1_score
+
+    written = bert_emd.predict(model=str(student), task="conll2003", data_dir=str(conll_dir), max_length=32,
+                               output=str(tmp_path / "predicted"))
+    predicted, gold = read_conll(written[0]), read_conll(conll_dir / "test.txt")
+    assert [s.tokens for s in predicted] == [s.tokens for s in gold]
+    assert f1_score([list(s.tags) for s in gold], [list(s.tags) for s in predicted]) == pytest.approx(
+        tested["splits"]["test"]["metrics"]["f1"])
     # the saved student is a plain transformers tagger
     with torch.no_grad():
         logits = AutoModelForTokenClassification.from_pretrained(student)(torch.tensor([[101, 2000, 102]])).logits

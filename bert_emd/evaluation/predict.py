@@ -28,6 +28,8 @@ def predict(config: PredictConfig | str | dict | None = None, **overrides) -> li
     if not config.model or not config.output:
         raise BertEmdError("--model and --output are required")
     task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
+    if task.kind != "sequence":
+        return _predict_other_kind(config, task)
     model = load_trained_classifier(config.model, task)
     tokenizer = load_tokenizer(config.model, config.max_length)
     splits = {split: load_split(task, config, split) for split in expand_split(task, config.split)}
@@ -47,3 +49,20 @@ def predict(config: PredictConfig | str | dict | None = None, **overrides) -> li
         print(f"{task.display_name} {split}: {len(raw)} predictions written to {path}")
         written.append(path)
     return written
+
+
+def _predict_other_kind(config: PredictConfig, task) -> list[Path]:
+    """Token tasks: a CoNLL file of predicted tags; span tasks: SQuAD's {id: answer} JSON."""
+    tokenizer = load_tokenizer(config.model, config.max_length)
+    if task.kind == "token":
+        from bert_emd.tokens.predict import predict_tokens
+        from bert_emd.tokens.run import load_token_classifier
+
+        model, run = load_token_classifier(config.model, task), predict_tokens
+    else:
+        from bert_emd.spans.run import load_span_reader, predict_spans
+
+        model, run = load_span_reader(config.model, task), predict_spans
+    output = Path(config.output)
+    check_not_under_file(output)
+    return run(config, task, model, tokenizer, output)

@@ -201,6 +201,25 @@ def finetune_spans(config, task) -> dict:
     return results
 
 
+def predict_spans(config, task, model, tokenizer, output) -> list:
+    """`bert-emd predict` for a question-answering task: ``OUTPUT/<split>_predictions.json``, {question id:
+    answer text} as SQuAD's evaluation script reads it (an empty answer: no answer, SQuAD v2.0)."""
+    import json
+
+    from bert_emd.outputs import make_directory
+
+    if config.split not in ("train", "dev", "test"):
+        raise BertEmdError(f"unknown split '{config.split}' for {task.display_name}; use one of train, dev, test")
+    questions = load_questions(task, config, config.split)
+    windows = encode_windows(questions, tokenizer, config.max_length, doc_stride(config), training=False)
+    answers = answers_of(task, questions, windows, *window_logits(model, tokenizer, windows, config.batch_size))
+    make_directory(output)  # once the split has read: a bad split or file leaves nothing behind
+    path = output / f"{config.split}_predictions.json"
+    path.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{task.display_name} {config.split}: answers to {len(questions)} questions written to {path}")
+    return [path]
+
+
 def evaluate_spans(config, task) -> dict:
     """`bert-emd evaluate` for a question-answering task: SQuAD scores on a split, loyalty to ``--teacher``."""
     from bert_emd.models import load_tokenizer

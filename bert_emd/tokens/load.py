@@ -47,10 +47,13 @@ def split_path(task: TaskSpec, options, split: str) -> Path:
     raise BertEmdError(f"file not found: {folder / SPLIT_FILES.get(split, f'{split}.txt')}")
 
 
-def load_token_split(task: TaskSpec, options, split: str) -> list[Sentence]:
+def load_token_split(task: TaskSpec, options, split: str, labelled: bool = True) -> list[Sentence]:
+    """A split's sentences; scored splits need their tags (CoNLL-2003's test file has them), ``labelled=False``
+    reads words only (for predictions)."""
     path = split_path(task, options, split)
-    sentences = read_sentences(path)  # every split is scored, so every split needs its tags (CoNLL-2003's test too)
-    check_tags(sentences, task.labels, path)
+    sentences = read_sentences(path, labelled=labelled)
+    if labelled:
+        check_tags(sentences, task.labels, path)
     limit = options.max_train_samples if split == "train" else options.max_eval_samples
     return sentences[:limit] if limit else sentences
 
