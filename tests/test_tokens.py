@@ -201,8 +201,8 @@ def test_the_soft_token_loss_counts_only_labelled_tokens(tiny_bert, conll_dir):
 def test_token_tasks_refuse_commands_that_do_not_take_them(capsys, conll_dir, tiny_teacher, tmp_path):
     from tests.test_bad_input import assert_one_line_error, run_cli
 
-    code, err = run_cli(capsys, "augment", "--task", "conll2003", "--data-dir", str(conll_dir), "--output",
-                        str(tmp_path / "a.jsonl"))
+    code, err = run_cli(capsys, "attack", "--model", str(tiny_teacher), "--task", "conll2003", "--data-dir",
+                        str(conll_dir), "--output", str(tmp_path / "a.json"))
     assert_one_line_error(code, err, "CoNLL-2003 is a token-classification task")
     bad = tmp_path / "train.txt"
     bad.write_text("Peter B-PER\nruns\n")
@@ -249,3 +249,43 @@ def test_token_options_refused_where_they_do_not_apply(capsys, glue_dir, tiny_te
                         str(tmp_path / "b"))
     assert_one_line_error(code, err, "--count-tokens applies to token tasks; SST-2 is not one")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_augment_replaces_only_words_tagged_o_and_training_reads_the_file(tmp_path, conll_dir, tiny_bert):
+    import json
+
+    import bert_emd
+    from bert_emd.tokens.data import read_token_jsonl
+
+    rng = np.random.default_rng(0)
+    groups = [["visited", "toured", "saw"], ["today", "yesterday", "tonight"], ["rejects", "refuses", "denies"],
+              ["lamb", "beef", "pork"], ["peter", "paul", "john"], ["brussels", "paris", "berlin"]]
+    lines = []
+    for number, group in enumerate(groups):
+        centre = np.zeros(8)
+        centre[number] = 1.0
+        lines += [word + " " + " ".join(f"{v:.5f}" for v in centre + rng.normal(0, 0.05, 8)) for word in group]
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "augmented.jsonl"
+    manifest = bert_emd.augment(task="conll2003", data_dir=str(conll_dir), output=str(output), vectors=str(vectors),
+                                num_augmented=4, replace_prob=1.0, candidates=2)
+    originals = read_conll(conll_dir / "train.txt")
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert manifest["counts"]["written"] == len(records) > len(originals)
+    changed = 0
+    for record in records:
+        source = originals[record["source"]]
+        assert record["tags"] == list(source.tags)  # every tag stays true
+        for word, new, tag in zip(source.tokens, record["tokens"], source.tags):
+            if tag != "O":
+                assert new == word  # entities are never replaced: "Peter" stays though "paul" is a neighbour
+            changed += new != word
+    assert changed > 0
+    assert {"toured", "saw"} & {token for record in records for token in record["tokens"]}
+    assert len(read_token_jsonl(output)) == len(records)
+    # finetune trains on the augmented file (its sentence count says so)
+    results = bert_emd.finetune(model=str(tiny_bert), task="conll2003", data_dir=str(conll_dir),
+                                augmented_train=str(output), max_length=32, epochs=1, batch_size=16,
+                                output=str(tmp_path / "tagger"))
+    assert results["train"]["sentences"] == len(records)

@@ -29,6 +29,7 @@ from bert_emd.errors import BertEmdError
 from bert_emd.options import resolve_config
 from bert_emd.outputs import check_output_file
 from bert_emd.runinfo import run_record
+from bert_emd.tokens.load import load_token_split
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -60,6 +61,11 @@ def augment(config: AugmentConfig | str | dict | None = None, **overrides) -> di
     started = time.perf_counter()
     task = resolve_task(config)
     per_original = check_augment_options(config, task.name)
+    if task.kind == "token":
+        from bert_emd.tokens.augment import augment_tokens
+
+        load_token_split(task, config, "train")  # a bad file stops the run before any model loads
+        return augment_tokens(config, task, per_original, started, *_candidate_sources(config))
     rows = load_split(task, config, "train")
     if len(rows) == 0:
         raise BertEmdError("the training data is empty: nothing to augment")
@@ -67,13 +73,7 @@ def augment(config: AugmentConfig | str | dict | None = None, **overrides) -> di
     texts = {name: rows[name] for name in columns}
     labels = [float(value) if task.is_regression else task.labels[int(value)] for value in rows["label"]]
 
-    # Both candidate sources are loaded before any work, so a bad file or model stops the run at once.
-    model = None
-    if config.mlm:
-        from bert_emd.augment.masked_lm import MaskedLanguageModel
-
-        model = MaskedLanguageModel(config.mlm)
-    vectors = WordVectors.load(config.vectors)
+    model, vectors = _candidate_sources(config)
     words = {name: [split_words(text) for text in texts[name]] for name in columns}
     candidates, sources = find_candidates(config, texts, words, model, vectors)
     manifest_counts = {"originals": len(rows)}
@@ -112,6 +112,16 @@ def augment(config: AugmentConfig | str | dict | None = None, **overrides) -> di
     print(f"{written:,} examples ({len(rows):,} originals, {written - len(rows):,} augmented) written to {output} "
           f"in {seconds:.1f} s ({manifest['sentences_per_second']:.0f} sentences/s); manifest beside it")
     return manifest
+
+
+def _candidate_sources(config: AugmentConfig):
+    """Both candidate sources, loaded before any work so that a bad file or model stops the run at once."""
+    model = None
+    if config.mlm:
+        from bert_emd.augment.masked_lm import MaskedLanguageModel
+
+        model = MaskedLanguageModel(config.mlm)
+    return model, WordVectors.load(config.vectors)
 
 
 def find_candidates(config: AugmentConfig, texts: dict, words: dict, model, vectors: WordVectors) -> tuple[dict, dict]:

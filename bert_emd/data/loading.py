@@ -136,8 +136,8 @@ def load_split(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dat
     if task.kind != "sequence":
         kind = "a token-classification" if task.kind == "token" else "a question-answering"
         raise BertEmdError(f"{task.display_name} is {kind} task: this command takes tasks with one label per "
-                           f"example; finetune, distill, evaluate, export, quantize and benchmark take {task.kind} "
-                           "tasks")
+                           f"example; finetune, distill, evaluate, predict, export, quantize and benchmark take "
+                           f"{task.kind} tasks")
     if split == "train" and options.augmented_train:
         dataset = _from_augmented_file(task, Path(options.augmented_train))
     elif options.uses_own_files:

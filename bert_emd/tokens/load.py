@@ -50,7 +50,8 @@ def split_path(task: TaskSpec, options, split: str) -> Path:
 def load_token_split(task: TaskSpec, options, split: str, labelled: bool = True) -> list[Sentence]:
     """A split's sentences; scored splits need their tags (CoNLL-2003's test file has them), ``labelled=False``
     reads words only (for predictions)."""
-    path = split_path(task, options, split)
+    augmented = split == "train" and getattr(options, "augmented_train", None)
+    path = Path(augmented) if augmented else split_path(task, options, split)
     sentences = read_sentences(path, labelled=labelled)
     if labelled:
         check_tags(sentences, task.labels, path)
