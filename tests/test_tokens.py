@@ -289,3 +289,22 @@ def test_augment_replaces_only_words_tagged_o_and_training_reads_the_file(tmp_pa
                                 augmented_train=str(output), max_length=32, epochs=1, batch_size=16,
                                 output=str(tmp_path / "tagger"))
     assert results["train"]["sentences"] == len(records)
+
+
+def test_experiment_rows_on_a_token_task(tiny_bert, conll_dir, tmp_path):
+    """`bert-emd experiment` runs teacher and students of a token task and tables their entity F1."""
+    import json
+
+    from bert_emd.experiment import experiment
+
+    table = experiment(name="tok", tasks="conll2003", methods="emd,none", seeds="1", teacher_model=str(tiny_bert),
+                       teacher={"epochs": 1, "batch_size": 8, "max_length": 32},
+                       distill={"epochs": 1, "batch_size": 8, "max_length": 32}, data_dir=str(conll_dir),
+                       work_dir=str(tmp_path / "work"), results_dir=str(tmp_path / "results"), latency_repeats=1,
+                       latency_length=16)
+    assert [row["name"] for row in table["rows"]] == ["teacher", "emd-L2", "none-L2"]
+    record = json.loads((tmp_path / "results" / "tok" / "runs" / "conll2003" / "emd-L2" / "seed1" /
+                         "eval_results.json").read_text())
+    cell = table["rows"][1]["tasks"]["conll2003"]
+    assert cell["score"]["mean"] == pytest.approx(record["splits"]["dev"]["metrics"]["f1"])
+    assert "CoNLL-2003 f1" in (tmp_path / "results" / "tok" / "table.md").read_text()

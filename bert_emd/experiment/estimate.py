@@ -116,7 +116,17 @@ class Estimator:
     def _original_count(self, task: str) -> int:
         if task not in self._sizes:
             options = DataOptions(task=task, data_dir=self.experiment.config.data_dir)
-            self._sizes[task] = len(load_split(resolve_task(options), options, "train"))
+            spec = resolve_task(options)
+            if spec.kind == "token":
+                from bert_emd.tokens.load import load_token_split
+
+                self._sizes[task] = len(load_token_split(spec, options, "train"))
+            elif spec.kind == "span":  # questions; long contexts make more windows, so this is a lower bound
+                from bert_emd.spans.load import load_questions
+
+                self._sizes[task] = len(load_questions(spec, options, "train"))
+            else:
+                self._sizes[task] = len(load_split(spec, options, "train"))
         return self._sizes[task]
 
     def planned_steps(self, task: str, row, seed: int) -> int:

@@ -12,8 +12,11 @@ from bert_emd.data.tasks import get_task
 # The metric(s) GLUE reports per task; a task's score is their mean (as the GLUE average does).
 TABLE_METRICS = {"cola": ("matthews_correlation",), "sst2": ("accuracy",), "mrpc": ("f1", "accuracy"),
                  "stsb": ("pearson", "spearman"), "qqp": ("f1", "accuracy"), "mnli": ("accuracy",),
-                 "qnli": ("accuracy",), "rte": ("accuracy",), "wnli": ("accuracy",)}
-SHORT = {"matthews_correlation": "mcc", "accuracy": "acc", "f1": "f1", "pearson": "pearson", "spearman": "spearman"}
+                 "qnli": ("accuracy",), "rte": ("accuracy",), "wnli": ("accuracy",),
+                 # entity F1 for taggers; SQuAD's exact match and F1 for readers
+                 "conll2003": ("f1",), "squad": ("exact_match", "f1"), "squad_v2": ("exact_match", "f1")}
+SHORT = {"matthews_correlation": "mcc", "accuracy": "acc", "f1": "f1", "pearson": "pearson", "spearman": "spearman",
+         "exact_match": "em"}
 
 
 def percent_rounded_down(share: float) -> float:
