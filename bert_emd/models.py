@@ -187,3 +187,75 @@ def check_labels_match(config, task: TaskSpec, role: str, name: str) -> None:
         if stored and not generic and stored != task.labels:
             raise BertEmdError(f"{role} '{name}' was trained for labels ({', '.join(stored)}) but task "
                                f"{task.display_name} has ({', '.join(task.labels)})")
+
+
+def head_kind(config) -> str:
+    """sequence, token or span: the kind of task a saved model's head is for (its architectures)."""
+    names = config.architectures or []
+    if any(name.endswith("ForTokenClassification") for name in names):
+        return "token"
+    if any(name.endswith("ForQuestionAnswering") for name in names):
+        return "span"
+    return "sequence"
+
+
+def load_task_model(name: str, task: TaskSpec, role: str = "model", **kwargs):
+    """The fine-tuned model of ``task``'s kind (classifier, tagger or question-answering reader), checked against
+    the task."""
+    if task.kind == "token":
+        from bert_emd.tokens.run import load_token_classifier
+
+        return load_token_classifier(name, task, role=role, **kwargs)
+    if task.kind == "span":
+        from bert_emd.spans.run import load_span_reader
+
+        return load_span_reader(name, task, role=role, **kwargs)
+    return load_trained_classifier(name, task, role, **kwargs)
+
+
+def new_task_model(name: str, task: TaskSpec, **kwargs):
+    """A pre-trained model with a new head of ``task``'s kind."""
+    from bert_emd.quiet import expected_new_head
+
+    if task.kind == "sequence":
+        return load_classifier_for_task(name, task, **kwargs)
+    from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification
+
+    with expected_new_head():
+        if task.kind == "token":
+            return load_pretrained(AutoModelForTokenClassification, name, "a model", num_labels=len(task.labels),
+                                   id2label=dict(enumerate(task.labels)),
+                                   label2id={label: i for i, label in enumerate(task.labels)}, **kwargs)
+        return load_pretrained(AutoModelForQuestionAnswering, name, "a model", **kwargs)
+
+
+def count_training_examples(task: TaskSpec, options) -> int:
+    """Training examples of a task: rows, sentences (token tasks) or questions (span tasks; long contexts make
+    more windows); reading them checks the file."""
+    if task.kind == "token":
+        from bert_emd.tokens.load import load_token_split
+
+        return len(load_token_split(task, options, "train"))
+    if task.kind == "span":
+        from bert_emd.spans.load import load_questions
+
+        return len(load_questions(task, options, "train"))
+    from bert_emd.data.loading import load_split
+
+    return len(load_split(task, options, "train"))
+
+
+def check_eval_split(task: TaskSpec, options) -> None:
+    """Reads the dev split of any task kind, so that a bad file stops a long run before it starts."""
+    if task.kind == "token":
+        from bert_emd.tokens.load import load_token_split
+
+        load_token_split(task, options, "dev")
+    elif task.kind == "span":
+        from bert_emd.spans.load import load_questions
+
+        load_questions(task, options, "dev")
+    else:
+        from bert_emd.data.loading import load_split
+
+        load_split(task, options, task.eval_splits[0])

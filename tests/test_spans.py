@@ -278,3 +278,33 @@ def test_token_and_span_models_export_to_onnx_with_their_output_names(tiny_bert,
     assert 0.0 <= entry["agreement_with_fp32"]["answer_f1"] <= 1.0
     timed = bert_emd.benchmark(model=[str(reader)], backends="torch-fp32", batch_sizes="2", lengths="16", repeats=2)
     assert timed["models"][0]["backends"]["torch-fp32"]
+
+
+def test_compress_a_reader_end_to_end(tiny_bert, squad_dir, tmp_path, capsys):
+    """compress on a question-answering task: EMD distillation of the depth the measured latency allows, ONNX
+    int8 answers checked against the PyTorch student on dev, a report scored by SQuAD EM and F1, a QA model card."""
+    from huggingface_hub import ModelCard
+
+    import bert_emd
+
+    data = dict(task="squad", data_dir=str(squad_dir), max_length=48, doc_stride=16)
+    teacher = tmp_path / "teacher"
+    bert_emd.finetune(model=str(tiny_bert), output=str(teacher), learning_rate=1e-3, epochs=1, batch_size=8, **data)
+    output = tmp_path / "out"
+    report = bert_emd.compress(teacher=str(teacher), output=str(output), backend="onnx-int8",
+                               baseline="teacher-same-backend", target_speedup=1.1, latency_repeats=2, eval_steps=4,
+                               batch_size=16, threads=1, **data)  # augment auto: never for QA
+    dev = json.loads((output / "student" / "eval_results.json").read_text())["splits"]["dev"]
+    assert report["method"] == "emd" and report["scores"]["student"] == dev["metrics"]
+    mean = (dev["metrics"]["exact_match"] + dev["metrics"]["f1"]) / 2
+    assert report["scores"]["student_mean"] == pytest.approx(mean)
+    assert 0.0 <= report["deployed_agreement_with_student"] <= 1.0
+    assert (output / "onnx" / "model_int8.onnx").is_file()
+    card = ModelCard.load(output / "student" / "README.md")
+    assert card.data.pipeline_tag == "question-answering" and "AutoModelForQuestionAnswering" in card.text
+    assert not (output / "augmented").exists()
+    for extra, message in [(["--augment", "on"], "question-answering data is not augmented"),
+                           (["--method", "theseus"], "--method theseus takes tasks with one label per example")]:
+        code, err = run_cli(capsys, "compress", "--teacher", str(teacher), "--task", "squad", "--data-dir",
+                            str(squad_dir), "--target-speedup", "2", "--output", str(tmp_path / "bad"), *extra)
+        assert_one_line_error(code, err, message)

@@ -308,3 +308,35 @@ def test_experiment_rows_on_a_token_task(tiny_bert, conll_dir, tmp_path):
     cell = table["rows"][1]["tasks"]["conll2003"]
     assert cell["score"]["mean"] == pytest.approx(record["splits"]["dev"]["metrics"]["f1"])
     assert "CoNLL-2003 f1" in (tmp_path / "results" / "tok" / "table.md").read_text()
+
+
+def test_compress_a_tagger_end_to_end(tiny_bert, conll_dir, tmp_path):
+    """compress on a token task: shape from measured latency, augmentation (words tagged O), EMD distillation,
+    ONNX int8 checked per token on dev, a report scored by entity F1 and a token-classification model card."""
+    import json
+
+    from huggingface_hub import ModelCard
+
+    import bert_emd
+
+    teacher = tmp_path / "teacher"
+    bert_emd.finetune(model=str(tiny_bert), task="conll2003", data_dir=str(conll_dir), max_length=32, batch_size=8,
+                      epochs=3, learning_rate=1e-3, output=str(teacher))
+    output = tmp_path / "out"
+    report = bert_emd.compress(teacher=str(teacher), task="conll2003", data_dir=str(conll_dir), output=str(output),
+                               backend="onnx-int8", baseline="teacher-same-backend", target_speedup=1.1,
+                               latency_repeats=2, eval_steps=4, num_augmented=1, batch_size=16, threads=1,
+                               max_length=32)
+    student = json.loads((output / "student" / "eval_results.json").read_text())
+    dev = student["splits"]["dev"]
+    assert report["method"] == "emd" and report["scores"]["student"]["f1"] == dev["metrics"]["f1"]
+    assert report["scores"]["student_mean"] == dev["metrics"]["f1"]  # a tagger's score is its entity F1
+    assert "per_type_f1" not in report["scores"]["student"]
+    assert report["loyalty"] == dev["loyalty"]
+    assert 0.0 <= report["deployed_agreement_with_student"] <= 1.0
+    assert (output / "onnx" / "model_int8.onnx").is_file()
+    manifest = json.loads((output / "augmented" / "train.jsonl.manifest.json").read_text())
+    assert manifest["replaced"] == "words tagged O only"
+    card = ModelCard.load(output / "student" / "README.md")
+    assert card.data.pipeline_tag == "token-classification"
+    assert "AutoModelForTokenClassification" in card.text

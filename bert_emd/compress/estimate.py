@@ -18,6 +18,30 @@ def seconds_per_step(model_step, repeats: int = 3) -> float:
     return (time.perf_counter() - started) / repeats
 
 
+def _targets(task, batch_size: int, length: int) -> dict:
+    """Training targets of the task's head for a random batch (labels; per token; or answer start and end)."""
+    if task.kind == "span":
+        zeros = torch.zeros(batch_size, dtype=torch.long)
+        return {"start_positions": zeros, "end_positions": zeros}
+    if task.kind == "token":
+        return {"labels": torch.zeros(batch_size, length, dtype=torch.long)}
+    return {"labels": torch.zeros(batch_size, dtype=torch.float if task.is_regression else torch.long)}
+
+
+def _distiller_class(task):
+    if task.kind == "token":
+        from bert_emd.tokens.run import TokenDistiller
+
+        return TokenDistiller
+    if task.kind == "span":
+        from bert_emd.spans.run import SpanDistiller
+
+        return SpanDistiller
+    from bert_emd.distill.distiller import Distiller
+
+    return Distiller
+
+
 def _batch(vocab_size: int, batch_size: int, length: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     return {"input_ids": torch.randint(5, vocab_size, (batch_size, length), generator=generator),
@@ -30,9 +54,8 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
     tokens of the training length and batch size. ``layers``: method -> student depth."""
     from bert_emd.distill import DistillConfig
     from bert_emd.distill.attention import resolve_attention
-    from bert_emd.distill.distiller import Distiller
     from bert_emd.distill.student import build_student
-    from bert_emd.models import load_classifier_for_task, load_config, load_trained_classifier
+    from bert_emd.models import load_config, load_task_model, new_task_model
     from bert_emd.theseus.model import TheseusModel
     from bert_emd.theseus.schedule import ReplacingSchedule
 
@@ -44,19 +67,19 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
                                         load_config(config.model or teacher))
 
     def load(**kwargs):
-        return load_classifier_for_task(config.model, task, **kwargs) if config.model else \
-            load_trained_classifier(teacher, task, role="teacher", **kwargs)
+        return new_task_model(config.model, task, **kwargs) if config.model else \
+            load_task_model(teacher, task, role="teacher", **kwargs)
 
     model = load(**({} if attention is None else {"attn_implementation": attention}))
     if config.model:
         teacher_settings = recipe.teacher_settings(task.name)
         batch = _batch(model.config.vocab_size, teacher_settings["batch_size"], teacher_settings["max_length"])
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-        labels = torch.zeros(teacher_settings["batch_size"], dtype=torch.float if task.is_regression else torch.long)
+        targets = _targets(task, teacher_settings["batch_size"], teacher_settings["max_length"])
 
         def teacher_step():
             model.train()
-            model(**batch, labels=labels).loss.backward()
+            model(**batch, **targets).loss.backward()
             optimizer.step()
             optimizer.zero_grad()
 
@@ -75,17 +98,17 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
             trained = TheseusModel(plain, student, ReplacingSchedule("constant", 0.5), config.seed)
         else:
             student = build_student(model, "teacher", depth, attn_implementation=attention or "eager")
-            trained = Distiller(model, student, DistillConfig(
+            trained = _distiller_class(task)(model, student, DistillConfig(
                 mapping=method, attention_distance=path if path != "none" else "auto",
                 **{key: value for key, value in settings.items()
                    if key in ("beta", "emd_temperature", "weight_norm", "attention", "alpha", "theta",
                               "kd_temperature")}))
         trained.train()
         optimizer = torch.optim.AdamW([p for p in trained.parameters() if p.requires_grad], lr=1e-5)
-        labels = torch.zeros(config.batch_size, dtype=torch.float if task.is_regression else torch.long)
+        targets = _targets(task, config.batch_size, config.max_length)
 
-        def step(trained=trained, optimizer=optimizer, labels=labels):
-            trained(**batch, labels=labels)["loss"].backward()
+        def step(trained=trained, optimizer=optimizer, targets=targets):
+            trained(**batch, **targets)["loss"].backward()
             optimizer.step()
             optimizer.zero_grad()
 

@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 
 from bert_emd.compress.shapes import BENCHMARK_BACKEND
+from bert_emd.data.tasks import GLUE_TASKS
 from bert_emd.experiment.table import percent_rounded_down
 from bert_emd.runinfo import package_versions, read_json, write_json
 
@@ -46,9 +47,25 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def mean_metric(metrics: dict) -> float:
-    """The task's score as the project's tables give it: the mean of its metrics (MRPC: F1 and accuracy)."""
-    return statistics.fmean(metrics.values())
+SCORE_METRICS = {"token": ("f1",), "span": ("exact_match", "f1")}  # the task's score by kind (entity F1; SQuAD)
+
+
+def _share(score: float, teacher_score: float) -> float | str:
+    """A share of the teacher's score in percent; "n/a" when the teacher scores 0 or less (no share to give)."""
+    return percent_rounded_down(score / teacher_score) if teacher_score > 0 else "n/a"
+
+
+def reported_metrics(metrics: dict) -> dict:
+    """The numbers among a task's metrics (a tagger's per-type F1 table is left to its eval_results.json)."""
+    return {name: value for name, value in metrics.items() if isinstance(value, (int, float))}
+
+
+def mean_metric(metrics: dict, task=None) -> float:
+    """The task's score as the project's tables give it: the mean of its metrics (MRPC: F1 and accuracy); entity F1
+    for taggers, the mean of exact match and F1 for readers."""
+    names = SCORE_METRICS.get(getattr(task, "kind", "sequence"))
+    return statistics.fmean(metrics[name] for name in names) if names else \
+        statistics.fmean(reported_metrics(metrics).values())
 
 
 def student_entry(config, task, backend: str, teacher: str, trained: dict, teacher_timing: dict,
@@ -67,9 +84,9 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
     else:
         results = read_json(student / "eval_results.json")
         scored = results["splits"][split]
-    teacher_metrics, student_metrics = scored["teacher_metrics"], scored["metrics"]
-    teacher_score, student_score = mean_metric(teacher_metrics), mean_metric(student_metrics)
-    deployed_score = mean_metric(deployed["metrics"])
+    teacher_metrics, student_metrics = reported_metrics(scored["teacher_metrics"]), reported_metrics(scored["metrics"])
+    teacher_score, student_score = mean_metric(teacher_metrics, task), mean_metric(student_metrics, task)
+    deployed_score = mean_metric(deployed["metrics"], task)
     base = teacher_timing["backends"]["torch-fp32" if config.baseline == "teacher-torch-fp32" else backend]
     deployed_p50 = student_timing["backends"][backend]["p50_ms"]
     speedup = base["p50_ms"] / deployed_p50
@@ -80,10 +97,11 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
     return {
         "method": trained["method"], "chosen_layers": trained["layers"], "student": str(student),
         "deployed": deployed["path"], "split": split, "examples": scored["num_examples"],
-        "scores": {"teacher": teacher_metrics, "student": student_metrics, "deployed": deployed["metrics"],
+        "scores": {"teacher": teacher_metrics, "student": student_metrics,
+                   "deployed": reported_metrics(deployed["metrics"]),
                    "teacher_mean": teacher_score, "student_mean": student_score, "deployed_mean": deployed_score,
-                   "student_share_of_teacher_percent": percent_rounded_down(student_score / teacher_score),
-                   "deployed_share_of_teacher_percent": percent_rounded_down(deployed_score / teacher_score)},
+                   "student_share_of_teacher_percent": _share(student_score, teacher_score),
+                   "deployed_share_of_teacher_percent": _share(deployed_score, teacher_score)},
         "loyalty": scored.get("loyalty"),
         "deployed_agreement_with_student": deployed.get("prediction_agreement"),
         "deployed_max_output_difference": deployed["max_abs_output_difference"],
@@ -430,12 +448,17 @@ def model_card(report: dict, task, student: Path) -> Path:
     """OUTPUT/student/README.md: a Hugging Face model card whose ``model-index`` holds the dev metrics."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    dataset = f"glue/{task.name}" if task.name != "custom" else "custom"
-    results = [EvalResult(task_type="text-classification", dataset_type="glue" if task.name != "custom" else
-                          "custom", dataset_name=task.display_name, dataset_config=task.name,
+    pipeline, auto_class = {"token": ("token-classification", "AutoModelForTokenClassification"),
+                            "span": ("question-answering", "AutoModelForQuestionAnswering")}.get(
+        task.kind, ("text-classification", "AutoModelForSequenceClassification"))
+    own = task.name.startswith("custom")
+    family = "glue" if task.name in GLUE_TASKS else task.name
+    dataset = "custom" if own else (f"glue/{task.name}" if family == "glue" else task.name)
+    results = [EvalResult(task_type=pipeline, dataset_type="custom" if own else family,
+                          dataset_name=task.display_name, dataset_config=task.name,
                           dataset_split=report["split"], metric_type=name, metric_value=round(value, 4))
                for name, value in report["scores"]["student"].items()]
-    data = ModelCardData(model_name=student.name, library_name="transformers", pipeline_tag="text-classification",
+    data = ModelCardData(model_name=student.name, library_name="transformers", pipeline_tag=pipeline,
                          tags=["bert-emd", "distillation", report["method"]], datasets=[dataset],
                          metrics=list(report["scores"]["student"]), eval_results=results)
     body = "\n".join([f"# {report['chosen_layers']}-layer student for {task.display_name}", "",
@@ -448,8 +471,8 @@ def model_card(report: dict, task, student: Path) -> Path:
                           ["import bert_emd",
                            "model = bert_emd.EarlyExitModel.from_pretrained(PATH)  # the exits need bert-emd"]
                           if report["method"] == "early-exit" else
-                          ["from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-                           "model = AutoModelForSequenceClassification.from_pretrained(PATH)",
+                          [f"from transformers import {auto_class}, AutoTokenizer",
+                           f"model = {auto_class}.from_pretrained(PATH)",
                            "tokenizer = AutoTokenizer.from_pretrained(PATH)"]), "```", ""])
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
     path = student / "README.md"

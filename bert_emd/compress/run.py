@@ -38,7 +38,7 @@ from bert_emd.compress.shapes import (
     resolve_backend,
     save_candidates,
 )
-from bert_emd.data.loading import DataOptions, load_split, resolve_task
+from bert_emd.data.loading import DataOptions, resolve_task
 from bert_emd.errors import BertEmdError
 from bert_emd.models import check_classifier, label_names_of, load_config, resolve_model
 from bert_emd.options import resolve_config, to_dict
@@ -95,9 +95,18 @@ def check_compress_options(config: CompressConfig):
         raise BertEmdError("compress keeps the best checkpoint by the dev score and reports it: give a dev set "
                            "(--task with --data-dir, or --validation-file)")
     if config.teacher:
-        teacher_config = check_classifier(config.teacher, role="teacher")
+        from bert_emd.models import head_kind
+
+        teacher_config = load_config(config.teacher)
+        kind = head_kind(teacher_config)
+        if kind == "sequence":
+            teacher_config = check_classifier(config.teacher, role="teacher")
         task = resolve_task(config, model_labels=label_names_of(teacher_config))
-        check_classifier(config.teacher, task, role="teacher")
+        if kind != task.kind:
+            raise BertEmdError(f"teacher '{config.teacher}' is a {kind} model but {task.display_name} is a "
+                               f"{task.kind} task")
+        if kind == "sequence":
+            check_classifier(config.teacher, task, role="teacher")
         trained_for = (read_json(Path(resolve_model(config.teacher)) / "run_config.json") or {}).get("task")
         if trained_for and config.task and trained_for.lower().replace("-", "") != task.name:
             raise BertEmdError(f"teacher '{config.teacher}' was fine-tuned for task {trained_for}, not "
@@ -109,8 +118,16 @@ def check_compress_options(config: CompressConfig):
 
     check_max_length(config.length_deploy, load_config(config.teacher or config.model),
                      config.teacher or config.model, flag="--length-deploy")
-    for split in ("train", task.eval_splits[0]):
-        load_split(task, config, split)  # a bad file stops here, not after the teacher was trained
+    from bert_emd.models import check_eval_split, count_training_examples
+
+    count_training_examples(task, config)  # a bad file stops here, not after the teacher was trained
+    check_eval_split(task, config)
+    if task.kind == "span" and config.augment == "on":
+        raise BertEmdError("--augment on: question-answering data is not augmented (a replaced word could move an "
+                           "answer); use --augment off or auto")
+    if task.kind != "sequence" and config.method in ("theseus", "early-exit"):
+        raise BertEmdError(f"--method {config.method} takes tasks with one label per example; {task.display_name} "
+                           f"is a {task.kind} task (use a layer mapping: emd, skip, last, none)")
     return task
 
 
@@ -144,8 +161,10 @@ def training_options(config: CompressConfig, task, method: str, teacher: str, la
     return {**shared, **settings, "student_layers": layers, "mapping": method}
 
 
-def wants_augmentation(config: CompressConfig, train_examples: int) -> bool:
+def wants_augmentation(config: CompressConfig, train_examples: int, task=None) -> bool:
     if config.augmented_train:  # the user's own augmented file is used as it is
+        return False
+    if task is not None and task.kind == "span":  # a replaced word could move an answer: never augmented
         return False
     return config.augment == "on" or (config.augment == "auto" and train_examples < recipe.AUGMENT_BELOW)
 
@@ -161,8 +180,10 @@ def compress(config: CompressConfig | str | dict | None = None, **overrides) -> 
     from bert_emd.finetune import FinetuneConfig
 
     output = Path(config.output)
-    train_examples = len(load_split(task, config, "train"))
-    augmenting = wants_augmentation(config, train_examples)
+    from bert_emd.models import count_training_examples
+
+    train_examples = count_training_examples(task, config)
+    augmenting = wants_augmentation(config, train_examples, task)
     planned = [*(["teacher"] if config.model else []), "shape", *(["augment"] if augmenting else []),
                *(f"{stage}-{method}" for method in methods_of(config, task) for stage in ("train", "deploy")), "report"]
     stages = Stages(output, planned)
@@ -341,9 +362,11 @@ def copy_records(output: Path, target: Path) -> list[Path]:
 
 
 def methods_of(config: CompressConfig, task=None) -> list[str]:
-    """``auto``: emd, theseus and, for classification, early exit."""
+    """``auto``: emd, theseus and, for classification, early exit (token and span tasks: emd)."""
     if config.method != "auto":
         return [config.method]
+    if task is not None and task.kind != "sequence":
+        return ["emd"]
     return ["emd", "theseus", *(["early-exit"] if task is not None and not task.is_regression else [])]
 
 
@@ -354,19 +377,19 @@ def theseus_depths(teacher_layers: int) -> list[int]:
 
 def _measure_shapes(config, task, teacher: str, backend: str, output: Path) -> list[dict]:
     """Untrained candidates saved in a scratch folder under OUTPUT, timed, then removed."""
-    from bert_emd.models import load_classifier_for_task, load_tokenizer, load_trained_classifier
+    from bert_emd.models import load_task_model, load_tokenizer, new_task_model
 
     folder = output / "shape_candidates"
     shutil.rmtree(folder, ignore_errors=True)
     try:
         tokenizer = load_tokenizer(teacher)
         if config.dry_run and config.model:  # no teacher yet: the pre-trained model with a new head has its shape
-            model = load_classifier_for_task(config.model, task)
+            model = new_task_model(config.model, task)
             teacher = str(folder / "teacher")
             model.save_pretrained(teacher)
             tokenizer.save_pretrained(teacher)
         else:
-            model = load_trained_classifier(teacher, task, role="teacher")
+            model = load_task_model(teacher, task, role="teacher")
         candidates = save_candidates(model, tokenizer, folder)
         report = measure(teacher, candidates, backend, config.batch_size_deploy, config.length_deploy,
                          config.threads, config.latency_repeats)
