@@ -57,3 +57,9 @@ def test_percent_rounded_down_the_convention_of_summary_and_compare():
     assert percent_rounded_down(0.94869) == 94.8  # ordinary rounding would give 94.9
     assert percent_rounded_down(1.0384) == 103.8  # a student above its teacher
     assert percent_rounded_down(0.0) == 0.0
+
+
+def test_the_readme_carries_the_compress_table():
+    """The README's table of what one compress command gives is the one results/compress/summary.py writes."""
+    root = MODULE.parents[1]
+    assert (root / "results" / "compress" / "table.md").read_text() in (root / "README.md").read_text()

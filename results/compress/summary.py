@@ -1,6 +1,7 @@
 """What one `bert-emd compress` command gives, per task and target: the table the README and the results page quote.
 
     .venv/bin/python results/compress/summary.py   # prints it, writes results/compress/summary.md and table.md
+    .venv/bin/python results/compress/summary.py --readme README.md   # and puts it in place of README's copy
 
 Reads the committed reports (results/compress/NAME/report.json, made by experiments/compress_runs.sh): the kept
 student's depth and method, the deployed model's dev score (mean of the task's metrics) and its share of the
@@ -46,12 +47,29 @@ def table(found: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def copy_to(readme: Path, text: str) -> None:
+    """Replace the README's table of the same header by ``text`` (results/summary.py's copy_table)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_summary", HERE.parent / "summary.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.copy_table(text, readme)
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", type=Path, help="also put the table in place of this file's copy of it")
+    arguments = parser.parse_args()
     text = table(rows())
     print(text)
     (HERE / "table.md").write_text(text, encoding="utf-8")  # the table alone, as the results page includes it
     (HERE / "summary.md").write_text("# What one compress command gives\n\n`.venv/bin/python results/compress/"
                                      "summary.py` from the reports in this folder.\n\n" + text, encoding="utf-8")
+    if arguments.readme:
+        copy_to(arguments.readme, text)
 
 
 if __name__ == "__main__":
