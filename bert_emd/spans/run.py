@@ -20,7 +20,7 @@ from bert_emd.distill.distiller import Distiller
 from bert_emd.errors import BertEmdError
 from bert_emd.finite import NonFiniteError
 from bert_emd.models import check_finite_weights, load_config, load_pretrained
-from bert_emd.runinfo import run_record, write_json
+from bert_emd.runinfo import write_json
 from bert_emd.spans.answers import gold_answers, read_answers, squad_scores
 from bert_emd.spans.load import doc_stride, load_questions
 from bert_emd.spans.windows import encode_windows, model_inputs
@@ -154,17 +154,10 @@ def distill_parts(config, task, teacher, student, tokenizer):
 
 def finetune_spans(config, task) -> dict:
     """`bert-emd finetune` for a question-answering task."""
+    from bert_emd.finetune.heads import HeadRun, finetune_head
     from bert_emd.models import load_tokenizer
     from bert_emd.quiet import expected_new_head
-    from bert_emd.training import (
-        GuardedTrainer,
-        callbacks,
-        check_training_options,
-        dev_history,
-        remove_checkpoints,
-        train_resuming,
-        training_arguments,
-    )
+    from bert_emd.training import check_training_options
 
     check_training_options(config, evaluates=config.has_dev_set)
     tokenizer = load_tokenizer(config.model, config.max_length)
@@ -174,31 +167,12 @@ def finetune_spans(config, task) -> dict:
     set_seed(config.seed)
     with expected_new_head():
         model = load_pretrained(AutoModelForQuestionAnswering, config.model, "a model")
-    trainer = GuardedTrainer(model=model, args=training_arguments(config, "f1" if dev is not None else None,
-                                                                  label_names=LABEL_NAMES),
-                             train_dataset=model_inputs(train),
-                             eval_dataset=model_inputs(dev) if dev is not None else None,
-                             data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                             compute_metrics=trainer_metrics(task, questions, dev) if dev is not None else None,
-                             callbacks=callbacks(config))
-    result, checkpoint = train_resuming(trainer, config)
-    trainer.save_model(config.output)
-    if not trainer.is_world_process_zero():
-        return {}
-    results = {"task": task.name, "kind": "span", "model": config.model, "main_metric": "f1",
-               "train": {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
-                         "loss": result.training_loss, "windows": len(train), "resumed_from": checkpoint,
-                         "dev_per_epoch": dev_history(trainer, "f1") if dev is not None else []},
-               "splits": {}}
-    if dev is not None:
-        results["splits"]["dev"] = score_spans(task, config, "dev", trainer.model, tokenizer,
-                                               batch_size=config.eval_batch_size)
-        print(format_span_results(task, "dev", results["splits"]["dev"]))
-    write_json(f"{config.output}/eval_results.json", results)
-    write_json(f"{config.output}/run_config.json", run_record("finetune", config, task=task.name))
-    remove_checkpoints(config)
-    print(f"question-answering model, tokenizer, eval_results.json and run_config.json written to {config.output}")
-    return results
+    return finetune_head(config, task, tokenizer, HeadRun(
+        model, model_inputs(train), model_inputs(dev) if dev is not None else None, DataCollatorWithPadding(tokenizer),
+        trainer_metrics(task, questions, dev) if dev is not None else None, "windows",
+        score=lambda trained: score_spans(task, config, "dev", trained, tokenizer, batch_size=config.eval_batch_size),
+        describe=lambda entry: format_span_results(task, "dev", entry), saved="question-answering model",
+        training_arguments={"label_names": LABEL_NAMES}))
 
 
 def predict_spans(config, task, model, tokenizer, output) -> list:

@@ -18,7 +18,7 @@ from bert_emd.distill.distiller import Distiller
 from bert_emd.errors import BertEmdError
 from bert_emd.finite import NonFiniteError
 from bert_emd.models import check_finite_weights, label_names_of, load_config, load_pretrained
-from bert_emd.runinfo import run_record, write_json
+from bert_emd.runinfo import write_json
 from bert_emd.tokens.data import IGNORED
 from bert_emd.tokens.load import load_token_split, token_dataset
 from bert_emd.tokens.metrics import entity_metrics, token_loyalty
@@ -92,17 +92,10 @@ def trainer_metrics(task):
 
 def finetune_tokens(config, task) -> dict:
     """`bert-emd finetune` for a token task."""
+    from bert_emd.finetune.heads import HeadRun, finetune_head
     from bert_emd.models import load_tokenizer
     from bert_emd.quiet import expected_new_head
-    from bert_emd.training import (
-        GuardedTrainer,
-        callbacks,
-        check_training_options,
-        dev_history,
-        remove_checkpoints,
-        train_resuming,
-        training_arguments,
-    )
+    from bert_emd.training import check_training_options
 
     check_training_options(config, evaluates=config.has_dev_set)
     tokenizer = load_tokenizer(config.model, config.max_length)
@@ -116,28 +109,10 @@ def finetune_tokens(config, task) -> dict:
                                 id2label=dict(enumerate(task.labels)),
                                 label2id={label: i for i, label in enumerate(task.labels)},
                                 ignore_mismatched_sizes=True)
-    trainer = GuardedTrainer(model=model, args=training_arguments(config, "f1" if dev is not None else None),
-                             train_dataset=train, eval_dataset=dev,
-                             data_collator=DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
-                             compute_metrics=trainer_metrics(task), callbacks=callbacks(config))
-    result, checkpoint = train_resuming(trainer, config)
-    trainer.save_model(config.output)
-    if not trainer.is_world_process_zero():
-        return {}
-    results = {"task": task.name, "kind": "token", "model": config.model, "main_metric": "f1",
-               "train": {"runtime_s": result.metrics.get("train_runtime"), "steps": result.global_step,
-                         "loss": result.training_loss, "sentences": len(train), "resumed_from": checkpoint,
-                         "dev_per_epoch": dev_history(trainer, "f1") if dev is not None else []},
-               "splits": {}}
-    if dev is not None:
-        results["splits"]["dev"] = score_tokens(task, config, "dev", trainer.model, tokenizer,
-                                                batch_size=config.eval_batch_size)
-        print(format_token_results(task, "dev", results["splits"]["dev"]))
-    write_json(f"{config.output}/eval_results.json", results)
-    write_json(f"{config.output}/run_config.json", run_record("finetune", config, task=task.name))
-    remove_checkpoints(config)
-    print(f"tagger, tokenizer, eval_results.json and run_config.json written to {config.output}")
-    return results
+    return finetune_head(config, task, tokenizer, HeadRun(
+        model, train, dev, DataCollatorForTokenClassification(tokenizer), trainer_metrics(task), "sentences",
+        score=lambda trained: score_tokens(task, config, "dev", trained, tokenizer, batch_size=config.eval_batch_size),
+        describe=lambda entry: format_token_results(task, "dev", entry), saved="tagger", training_arguments={}))
 
 
 def evaluate_tokens(config, task) -> dict:
