@@ -78,40 +78,52 @@ def augment(config: AugmentConfig | str | dict | None = None, **overrides) -> di
     candidates, sources = find_candidates(config, texts, words, model, vectors)
     manifest_counts = {"originals": len(rows)}
     output = Path(config.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    written = 0
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            for index in tqdm(range(len(rows)), desc="Augmenting"):
-                examples = draw_examples(index, [texts[name][index] for name in columns],
-                                         [candidates[name][index] for name in columns], per_original,
-                                         config.replace_prob, config.seed)
-                for number, example in enumerate(examples):
-                    record = dict(zip(columns, example))
-                    record.update(label=labels[index], source=index, original=number == 0)
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                written += len(examples)
-        seconds = time.perf_counter() - started
+
+    def records():
+        for index in tqdm(range(len(rows)), desc="Augmenting"):
+            examples = draw_examples(index, [texts[name][index] for name in columns],
+                                     [candidates[name][index] for name in columns], per_original,
+                                     config.replace_prob, config.seed)
+            for number, example in enumerate(examples):
+                yield {**dict(zip(columns, example)), "label": labels[index], "source": index,
+                       "original": number == 0}
+
+    def make_manifest(written: int, seconds: float) -> dict:
         manifest_counts.update(written=written, augmented=written - len(rows),
                                duplicates_dropped=len(rows) * (per_original + 1) - written,
                                replaceable_words=sum(len(c) for name in columns for c in candidates[name]))
-        manifest = {
-            **run_record("augment", config, task=task.name),
-            "labels": list(task.labels), "columns": columns, "num_augmented": per_original,
-            "candidate_sources": sources, "counts": manifest_counts, "seconds": seconds,
-            "sentences_per_second": written * len(columns) / seconds,
-        }
-        manifest_temporary = temporary.with_suffix(".manifest.tmp")
+        return {**run_record("augment", config, task=task.name),
+                "labels": list(task.labels), "columns": columns, "num_augmented": per_original,
+                "candidate_sources": sources, "counts": manifest_counts, "seconds": seconds,
+                "sentences_per_second": written * len(columns) / seconds}
+
+    written, manifest = write_with_manifest(output, records(), make_manifest, started)
+    seconds = manifest["seconds"]
+    print(f"{written:,} examples ({len(rows):,} originals, {written - len(rows):,} augmented) written to {output} "
+          f"in {seconds:.1f} s ({manifest['sentences_per_second']:.0f} sentences/s); manifest beside it")
+    return manifest
+
+
+def write_with_manifest(output: Path, records, make_manifest, started: float) -> tuple[int, dict]:
+    """The JSON-lines file and its manifest, both written under temporary names and moved into place together:
+    an interrupted run leaves neither behind. ``make_manifest(written, seconds)`` is called once all is written."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    manifest_temporary = temporary.with_suffix(".manifest.tmp")
+    written = 0
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                written += 1
+        manifest = make_manifest(written, time.perf_counter() - started)
         manifest_temporary.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         os.replace(temporary, output)
         os.replace(manifest_temporary, manifest_path(output))
     finally:
-        for leftover in (temporary, temporary.with_suffix(".manifest.tmp")):
+        for leftover in (temporary, manifest_temporary):
             leftover.unlink(missing_ok=True)
-    print(f"{written:,} examples ({len(rows):,} originals, {written - len(rows):,} augmented) written to {output} "
-          f"in {seconds:.1f} s ({manifest['sentences_per_second']:.0f} sentences/s); manifest beside it")
-    return manifest
+    return written, manifest
 
 
 def _candidate_sources(config: AugmentConfig):

@@ -5,9 +5,6 @@ random stream per sentence, duplicates dropped). The file is JSON lines with ``t
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +53,7 @@ def _spans(tokens):
 
 
 def augment_tokens(config, task, per_original: int, started: float, model, vectors) -> dict:
-    from bert_emd.augment.run import find_candidates, manifest_path
+    from bert_emd.augment.run import find_candidates, write_with_manifest
 
     sentences = load_token_split(task, config, "train")
     if not sentences:
@@ -64,34 +61,24 @@ def augment_tokens(config, task, per_original: int, started: float, model, vecto
     joined = [outside_words(sentence) for sentence in sentences]
     texts = {"tokens": [text for text, _ in joined]}
     candidates, sources = find_candidates(config, texts, {"tokens": [words for _, words in joined]}, model, vectors)
+    def records():
+        for index, sentence in enumerate(tqdm(sentences, desc="Augmenting")):
+            drawn = draw_sentences(index, sentence.tokens, candidates["tokens"][index], per_original,
+                                   config.replace_prob, config.seed)
+            for number, tokens in enumerate(drawn):
+                yield {"tokens": list(tokens), "tags": list(sentence.tags), "source": index, "original": number == 0}
+
+    def make_manifest(written: int, seconds: float) -> dict:
+        return {**run_record("augment", config, task=task.name), "labels": list(task.labels),
+                "columns": ["tokens"], "num_augmented": per_original, "candidate_sources": sources,
+                "counts": {"originals": len(sentences), "written": written, "augmented": written - len(sentences),
+                           "duplicates_dropped": len(sentences) * (per_original + 1) - written,
+                           "replaceable_words": sum(len(c) for c in candidates["tokens"])},
+                "replaced": "words tagged O only", "seconds": seconds, "sentences_per_second": written / seconds}
+
     output = Path(config.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    written = 0
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            for index, sentence in enumerate(tqdm(sentences, desc="Augmenting")):
-                drawn = draw_sentences(index, sentence.tokens, candidates["tokens"][index], per_original,
-                                       config.replace_prob, config.seed)
-                for number, tokens in enumerate(drawn):
-                    handle.write(json.dumps({"tokens": list(tokens), "tags": list(sentence.tags), "source": index,
-                                             "original": number == 0}, ensure_ascii=False) + "\n")
-                written += len(drawn)
-        seconds = time.perf_counter() - started
-        manifest = {**run_record("augment", config, task=task.name), "labels": list(task.labels),
-                    "columns": ["tokens"], "num_augmented": per_original, "candidate_sources": sources,
-                    "counts": {"originals": len(sentences), "written": written, "augmented": written - len(sentences),
-                               "duplicates_dropped": len(sentences) * (per_original + 1) - written,
-                               "replaceable_words": sum(len(c) for c in candidates["tokens"])},
-                    "replaced": "words tagged O only", "seconds": seconds,
-                    "sentences_per_second": written / seconds}
-        manifest_temporary = temporary.with_suffix(".manifest.tmp")
-        manifest_temporary.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(temporary, output)
-        os.replace(manifest_temporary, manifest_path(output))
-    finally:
-        for leftover in (temporary, temporary.with_suffix(".manifest.tmp")):
-            leftover.unlink(missing_ok=True)
+    written, manifest = write_with_manifest(output, records(), make_manifest, started)
+    seconds = manifest["seconds"]
     print(f"{written:,} sentences ({len(sentences):,} originals, {written - len(sentences):,} augmented, only words "
           f"tagged O replaced) written to {output} in {seconds:.1f} s; manifest beside it")
     return manifest
