@@ -353,3 +353,20 @@ def test_the_report_says_when_int8_costs_points(compressed):
     assert not any("Int8 costs" in line for line in summary_lines(close))
     far = {**report, "backend": "onnx-int8", "scores": {**scores, "deployed_mean": scores["student_mean"] - 0.04}}
     assert any("Int8 costs 4.00 points" in line for line in summary_lines(far))
+
+
+def test_data_options_added_later_leave_recorded_stage_keys_as_they_were():
+    """A stage recorded before --label-all-tokens and --doc-stride existed is still found finished: at their
+    defaults they are not in a stage's settings (so not in its key); set, they are."""
+    import dataclasses
+
+    from bert_emd.compress.config import CompressConfig
+    from bert_emd.compress.run import LATER_DATA_OPTIONS, Stages, data_options
+
+    config = CompressConfig(task="sst2", data_dir="glue", output="out", target_speedup=2)
+    options = data_options(config)
+    assert not set(LATER_DATA_OPTIONS) & set(options) and {"task", "data_dir", "max_length"} <= set(options)
+    recorded = {**options, "output": "out/teacher"}  # as a stage recorded before the options existed
+    assert Stages.key({**data_options(config), "output": "out/teacher"}) == Stages.key(recorded)
+    changed = data_options(dataclasses.replace(config, doc_stride=64, label_all_tokens=True))
+    assert changed["doc_stride"] == 64 and changed["label_all_tokens"] is True

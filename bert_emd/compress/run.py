@@ -77,8 +77,19 @@ class Stages:
         return self.state[stage]
 
 
+# Data options added after compress stages were first recorded: in a stage's settings (and so its key) only when
+# set, so that a stage recorded before they existed is still found finished by a later version.
+LATER_DATA_OPTIONS = ("label_all_tokens", "doc_stride")
+
+
 def data_options(config: CompressConfig) -> dict:
-    return {field.name: getattr(config, field.name) for field in dataclasses.fields(DataOptions)}
+    """The data options every stage shares, as its settings record them."""
+    options = {}
+    for field in dataclasses.fields(DataOptions):
+        value = getattr(config, field.name)
+        if field.name not in LATER_DATA_OPTIONS or value != field.default:
+            options[field.name] = value
+    return options
 
 
 def check_compress_options(config: CompressConfig):
