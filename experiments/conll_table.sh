@@ -12,7 +12,8 @@ DATA=${DATA:-../shared/ner/conll2003}
 RECORDS=results/conll2003
 export HF_HUB_OFFLINE=1
 BERT_EMD=.venv/bin/bert-emd
-COMMON=(--task conll2003 --data-dir "$DATA" --max-length 128 --seed 1)
+DATA_ARGS=(--task conll2003 --data-dir "$DATA" --max-length 128)
+COMMON=("${DATA_ARGS[@]}" --seed 1)
 mkdir -p "$WORK" "$RECORDS"
 
 keep_records() {  # name: the run's results and resolved config, and its test-split scores
@@ -20,7 +21,7 @@ keep_records() {  # name: the run's results and resolved config, and its test-sp
     cp "$WORK/$name/eval_results.json" "$RECORDS/$name.json"
     cp "$WORK/$name/run_config.json" "$RECORDS/$name.run_config.json"
     [ -f "$RECORDS/$name.test.json" ] || $BERT_EMD evaluate --model "$WORK/$name" --teacher "$WORK/teacher" \
-        "${COMMON[@]}" --split test --output "$RECORDS/$name.test.json"
+        "${DATA_ARGS[@]}" --split test --output "$RECORDS/$name.test.json"
 }
 
 run() {
@@ -42,8 +43,8 @@ run() {
     if [ "$name" = teacher ]; then
         cp "$WORK/teacher/eval_results.json" "$RECORDS/teacher.json"
         cp "$WORK/teacher/run_config.json" "$RECORDS/teacher.run_config.json"
-        [ -f "$RECORDS/teacher.test.json" ] || $BERT_EMD evaluate --model "$WORK/teacher" "${COMMON[@]}" --split test \
-            --output "$RECORDS/teacher.test.json"
+        [ -f "$RECORDS/teacher.test.json" ] || $BERT_EMD evaluate --model "$WORK/teacher" "${DATA_ARGS[@]}" \
+            --split test --output "$RECORDS/teacher.test.json"
     else
         keep_records "$name"
     fi
