@@ -88,14 +88,13 @@ class NamedOutputs(torch.nn.Module):
 def load_exportable(name: str):
     """(model, head kind): a sequence classifier, a tagger or a question-answering model as saved."""
     from bert_emd.distill.student import head_class_of_config
-    from bert_emd.models import check_finite_weights, load_pretrained
+    from bert_emd.models import check_finite_weights, head_kind, load_pretrained
 
-    auto_class = head_class_of_config(load_config(name))
-    kind = {"AutoModelForTokenClassification": "token", "AutoModelForQuestionAnswering": "span"}.get(
-        auto_class.__name__, "sequence")
+    config = load_config(name)
+    kind = head_kind(config)
     if kind == "sequence":
         return load_trained_classifier(name), kind
-    model = load_pretrained(auto_class, name, "a model")
+    model = load_pretrained(head_class_of_config(config), name, "a model")
     check_finite_weights(model, name)
     return model, kind
 

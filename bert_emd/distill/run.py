@@ -42,7 +42,6 @@ from bert_emd.training import (
 )
 
 STAGE_DONE = "stage_done.json"
-SPAN_LABEL_NAMES = ["start_positions", "end_positions"]  # the Trainer's labels of a span task
 
 
 def check_distill_options(config: DistillConfig) -> None:
@@ -144,7 +143,7 @@ def distill(config: DistillConfig | str | dict | None = None, **overrides) -> di
         trainer = DistillTrainer(
             model=distiller,
             args=training_arguments(options, task.main_metric if evaluate else None,
-                                    **({"label_names": SPAN_LABEL_NAMES} if task.kind == "span" else {})),
+                                    **({"label_names": _span_label_names()} if task.kind == "span" else {})),
             train_dataset=train,
             eval_dataset=_eval_dataset(eval_raw, tokenizer, task, config) if evaluate else None,
             data_collator=collator,
@@ -182,6 +181,12 @@ def restore_stage(distiller: Distiller, weights: Path) -> None:
     if missing or unexpected:
         raise BertEmdError(f"{weights} does not hold this run's layer stage (missing {missing[:2]}, unexpected "
                            f"{unexpected[:2]}); run again with --no-resume in a new --output")
+
+
+def _span_label_names() -> list[str]:
+    from bert_emd.spans.run import LABEL_NAMES
+
+    return LABEL_NAMES
 
 
 def _eval_dataset(raw, tokenizer, task, config):

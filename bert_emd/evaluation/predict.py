@@ -54,15 +54,13 @@ def predict(config: PredictConfig | str | dict | None = None, **overrides) -> li
 def _predict_other_kind(config: PredictConfig, task) -> list[Path]:
     """Token tasks: a CoNLL file of predicted tags; span tasks: SQuAD's {id: answer} JSON."""
     tokenizer = load_tokenizer(config.model, config.max_length)
+    from bert_emd.models import load_task_model
+
     if task.kind == "token":
-        from bert_emd.tokens.predict import predict_tokens
-        from bert_emd.tokens.run import load_token_classifier
-
-        model, run = load_token_classifier(config.model, task), predict_tokens
+        from bert_emd.tokens.predict import predict_tokens as run
     else:
-        from bert_emd.spans.run import load_span_reader, predict_spans
-
-        model, run = load_span_reader(config.model, task), predict_spans
+        from bert_emd.spans.run import predict_spans as run
+    model = load_task_model(config.model, task)
     output = Path(config.output)
     check_not_under_file(output)
     return run(config, task, model, tokenizer, output)

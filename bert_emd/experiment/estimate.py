@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert_emd.augment.run import manifest_path
-from bert_emd.data.loading import DataOptions, load_split, resolve_task
+from bert_emd.data.loading import DataOptions, resolve_task
+from bert_emd.models import count_training_examples
 from bert_emd.runinfo import accelerator, read_json
 
 
@@ -116,17 +117,8 @@ class Estimator:
     def _original_count(self, task: str) -> int:
         if task not in self._sizes:
             options = DataOptions(task=task, data_dir=self.experiment.config.data_dir)
-            spec = resolve_task(options)
-            if spec.kind == "token":
-                from bert_emd.tokens.load import load_token_split
-
-                self._sizes[task] = len(load_token_split(spec, options, "train"))
-            elif spec.kind == "span":  # questions; long contexts make more windows, so this is a lower bound
-                from bert_emd.spans.load import load_questions
-
-                self._sizes[task] = len(load_questions(spec, options, "train"))
-            else:
-                self._sizes[task] = len(load_split(spec, options, "train"))
+            # rows, sentences or questions (long QA contexts make more windows: a lower bound there)
+            self._sizes[task] = count_training_examples(resolve_task(options), options)
         return self._sizes[task]
 
     def planned_steps(self, task: str, row, seed: int) -> int:
