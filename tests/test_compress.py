@@ -175,6 +175,12 @@ def test_a_dry_run_trains_nothing(tiny_teacher, glue_dir, tmp_path, capsys):
     assert plan["estimated_seconds"]["teacher"] > 0 and plan["estimated_seconds"]["train-emd"] > 0
     assert not (output / "teacher").exists() and not (output / "student").exists()
     assert "plan:" in capsys.readouterr().out
+    every = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(tmp_path / "auto"),
+                              backend="torch-fp32", target_latency_ms=1e6, method="auto", dry_run=True, **SETTINGS)
+    assert every["chosen"]["hybrid"]["name"] == "hybrid-2x"  # the lowest ratio: every candidate meets this target
+    assert all(every["estimated_seconds"][f"train-{method}"] > 0 for method in ("emd", "theseus", "hybrid",
+                                                                                "early-exit"))
+    assert not [path.name for path in (tmp_path / "auto").iterdir() if path.name.startswith("student")]
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -225,7 +231,7 @@ def test_a_backend_without_its_extra_names_the_extra(capsys, tiny_teacher, glue_
     assert_one_line_error(code, err, "pip install 'bert-emd[deploy]'")
 
 
-def test_auto_trains_emd_and_theseus_and_keeps_the_better(tiny_teacher, glue_dir, tmp_path, capsys):
+def test_auto_trains_emd_theseus_and_hybrid_and_keeps_the_best(tiny_teacher, glue_dir, tmp_path, capsys):
     output = tmp_path / "out"
     report = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output),
                                backend="torch-fp32", target_speedup=1.05, method="auto",
@@ -233,6 +239,20 @@ def test_auto_trains_emd_and_theseus_and_keeps_the_better(tiny_teacher, glue_dir
     methods = {entry["method"]: entry for entry in report["methods"]}
     left_out = {entry["method"] for entry in report["methods_left_out"]}
     assert {"emd", "theseus"} <= set(methods) and "early-exit" in set(methods) | left_out  # early exit tried too
+    assert "hybrid" in set(methods) | left_out
+    hybrid_rows = [row for row in report["candidates"] if "hybrid_ratio" in row]
+    assert [row["name"] for row in hybrid_rows] == ["hybrid-2x", "hybrid-4x", "hybrid-8x", "hybrid-16x"]
+    assert all(row["layers"] == 4 for row in hybrid_rows)  # the teacher's depth: speed from the factorisation
+    if "hybrid" in methods:  # the lowest measured ratio that met the target (tiny layers are rarely faster factorised)
+        assert methods["hybrid"]["shape"] == choose_shape(report["candidates"], target_speedup=1.05,
+                                                          method="hybrid")["name"]
+        config = json.loads((output / "student-hybrid" / "run_config.json").read_text())["config"]
+        emd_config = json.loads((output / "student-emd" / "run_config.json").read_text())["config"]
+        assert config["augmented_train"] == emd_config["augmented_train"]
+        assert config["epochs"] * 3 == pytest.approx(emd_config["epochs"])  # the same epochs over its three steps
+    else:
+        why = next(entry["why"] for entry in report["methods_left_out"] if entry["method"] == "hybrid")
+        assert "no hybrid ratio (2x to 16x) meets --target-speedup 1.05" in why
     assert methods["theseus"]["layers"] in (1, 2)  # a depth that divides the teacher's 4 layers
     assert methods["emd"]["layers"] == choose_shape(report["candidates"], target_speedup=1.05)["layers"]
     kept = [entry for entry in report["methods"] if entry["kept"]]
@@ -248,6 +268,71 @@ def test_auto_trains_emd_and_theseus_and_keeps_the_better(tiny_teacher, glue_dir
         assert theseus_config[same] == emd_config[same], same
     assert (output / f"student-{report['method']}" / "README.md").is_file()
     assert "| theseus |" in (output / "report.md").read_text()
+
+
+def test_hybrid_compression_end_to_end_to_onnx_int8(tiny_teacher, glue_dir, tmp_path):
+    """--method hybrid: the lowest ratio that meets the target (any, at a latency limit every candidate meets) is
+    trained by `bert-emd hybrid`, exported to ONNX int8 from its compact form and checked on dev; the timed
+    candidate has the trained model's ranks, so its speed."""
+    from bert_emd.compress.hybrid import save_hybrid_candidates
+    from bert_emd.hybrid.storage import MANIFEST, load_hybrid
+    from bert_emd.models import load_trained_classifier
+
+    output = tmp_path / "out"
+    report = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(output),
+                               backend="onnx-int8", target_latency_ms=1e6, method="hybrid", augment="off",
+                               **SETTINGS)
+    assert report["method"] == "hybrid" and report["chosen_shape"] == "hybrid-2x"
+    student = output / "student"
+    results = json.loads((student / "hybrid_results.json").read_text())
+    assert results["target_ratio"] == 2.0 and len(results["steps"]) == 3
+    assert report["scores"]["student"] == {name: pytest.approx(value) for name, value in
+                                           results["splits"]["dev"]["metrics"].items()}
+    assert report["deployed"].endswith("model_int8.onnx") and report["deployed_agreement_with_student"] is not None
+    assert len(report["dev_curve"]) == 3  # a dev score after each compression step
+    teacher = load_trained_classifier(str(tiny_teacher))
+    timed = save_hybrid_candidates(teacher, None, tmp_path / "again", [2.0])[2.0]
+    assert json.loads((timed / MANIFEST).read_text())["factorised"] == \
+        json.loads((student / MANIFEST).read_text())["factorised"]
+    assert load_hybrid(student).config.num_hidden_layers == 4
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(student / "README.md")
+    assert "hybrid" in card.data.tags and "load_hybrid(PATH)" in card.text
+    assert "hybrid-2x (chosen)" in (output / "report.md").read_text()
+
+
+def test_the_lowest_hybrid_ratio_that_meets_the_target_is_chosen():
+    hybrid = [{**row(f"hybrid-{r}x", 6, p50), "hybrid_ratio": float(r)} for r, p50 in ((2, 70.0), (4, 52.0), (8, 40.0))]
+    table = STUB + hybrid
+    assert choose_shape(table, target_speedup=1.25, method="hybrid")["name"] == "hybrid-2x"
+    assert choose_shape(table, target_speedup=2.0, method="hybrid")["name"] == "hybrid-8x"  # 100 / 52 = 1.92
+    assert choose_shape(table, target_speedup=2.0)["name"] == "L3"  # depth candidates only for the layer mappings
+    with pytest.raises(BertEmdError, match=r"no hybrid ratio \(2x to 8x\) meets --target-speedup 3 on onnx-int8: "
+                                           r"the fastest candidate, hybrid-8x, measured 2.50x"):
+        choose_shape(table, target_speedup=3.0, method="hybrid")
+    with pytest.raises(BertEmdError, match="no hybrid candidate"):
+        choose_shape(STUB, target_speedup=2.0, method="hybrid")
+
+
+def test_hybrid_candidates_are_compressed_to_their_ratio(tiny_teacher, tmp_path):
+    """Each candidate, loaded back from its compact form, has the encoder compression ratio it is named by
+    (dense encoder parameters / non-zero ones, counted here on the loaded weights), and its factorised layers."""
+    from bert_emd.compress.hybrid import save_hybrid_candidates
+    from bert_emd.hybrid.lowrank import LowRankLinear
+    from bert_emd.hybrid.storage import load_hybrid
+    from bert_emd.models import load_trained_classifier
+
+    teacher = load_trained_classifier(str(tiny_teacher))
+    dense = sum(p.numel() for p in teacher.bert.encoder.parameters())
+    paths = save_hybrid_candidates(teacher, None, tmp_path)
+    assert sorted(paths) == [2.0, 4.0, 8.0, 16.0]
+    for ratio, path in paths.items():
+        model = load_hybrid(path)
+        nonzero = sum(int(p.count_nonzero()) if p.dim() == 2 else p.numel() for p in model.bert.encoder.parameters())
+        assert dense / nonzero == pytest.approx(ratio, rel=0.02), ratio
+        assert any(isinstance(module, LowRankLinear) for module in model.modules())
+    assert teacher.bert.encoder.layer[0].attention.self.query.weight.count_nonzero() == 32 * 32  # teacher untouched
 
 
 def test_theseus_needs_a_depth_that_divides_the_teacher(tiny_teacher, glue_dir, tmp_path, capsys):

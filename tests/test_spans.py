@@ -320,7 +320,8 @@ def test_compress_a_reader_end_to_end(tiny_bert, squad_dir, tmp_path, capsys):
     assert card.data.pipeline_tag == "question-answering" and "AutoModelForQuestionAnswering" in card.text
     assert not (output / "augmented").exists()
     for extra, message in [(["--augment", "on"], "question-answering data is not augmented"),
-                           (["--method", "theseus"], "--method theseus takes tasks with one label per example")]:
+                           (["--method", "theseus"], "--method theseus takes tasks with one label per example"),
+                           (["--method", "hybrid"], "--method hybrid takes tasks with one label per example")]:
         code, err = run_cli(capsys, "compress", "--teacher", str(teacher), "--task", "squad", "--data-dir",
                             str(squad_dir), "--target-speedup", "2", "--output", str(tmp_path / "bad"), *extra)
         assert_one_line_error(code, err, message)

@@ -8,7 +8,7 @@ from bert_emd.data.loading import DataOptions
 from bert_emd.distill.emd import MAPPINGS
 from bert_emd.options import option
 
-METHODS = (*MAPPINGS, "theseus", "early-exit", "auto")
+METHODS = (*MAPPINGS, "theseus", "hybrid", "early-exit", "auto")
 BACKENDS = ("auto", "torch-fp32", "onnx-fp32", "onnx-int8")
 BASELINES = ("teacher-torch-fp32", "teacher-same-backend")
 
@@ -37,9 +37,11 @@ class CompressConfig(DataOptions):
     # the recipe
     method: str = option("emd", "how the student is trained: a layer mapping of `bert-emd distill` (emd, skip, "
                          "last, none), theseus (`bert-emd theseus`, at the deepest depth that divides the teacher's "
-                         "layers and meets the target), early-exit (MS-BERT exits on the teacher, the threshold "
-                         "chosen on dev to meet the target, measured in PyTorch), or auto (emd, theseus and, for "
-                         "classification, early exit; the best deployed dev score that meets the target kept)",
+                         "layers and meets the target), hybrid (`bert-emd hybrid`: LadaBERT pruning and factorisation "
+                         "at the lowest measured ratio that meets the target), early-exit (MS-BERT exits on the "
+                         "teacher, the threshold chosen on dev to meet the target, measured in PyTorch), or auto (emd, "
+                         "theseus, hybrid and, for classification, early exit; the best deployed dev score that meets "
+                         "the target kept)",
                          choices=METHODS)
     augment: str = option("auto", "augmented training data (TinyBERT-style word replacement): on, off, or auto "
                           "(on for training sets under 10,000 examples)", choices=("auto", "on", "off"))

@@ -47,7 +47,9 @@ def deploy(config, task, student: Path, backend: str, folder: Path) -> dict:
     labels = np.asarray(list(raw["label"]))
     reference = predict_logits(load_trained_classifier(str(student), task), tokenizer, dataset, 64, "Student")
     if backend == "torch-fp32":
-        path, logits = student / "model.safetensors", reference
+        from bert_emd.hybrid.storage import WEIGHTS, is_hybrid
+
+        path, logits = student / (WEIGHTS if is_hybrid(student) else "model.safetensors"), reference
     else:
         from bert_emd.deploy.export import export
 
@@ -116,7 +118,9 @@ def deploy_tokens(config, task, student: Path, backend: str, folder: Path) -> di
     dataset = token_dataset(sentences, tokenizer, task, config.max_length)
     reference, labels = padded_logits(load_token_classifier(str(student), task), tokenizer, dataset, 64)
     if backend == "torch-fp32":
-        path, logits = student / "model.safetensors", reference
+        from bert_emd.hybrid.storage import WEIGHTS, is_hybrid
+
+        path, logits = student / (WEIGHTS if is_hybrid(student) else "model.safetensors"), reference
     else:
         path = _export_for(config, student, backend, folder, len(sentences))
         logits = onnx_padded_outputs(path, tokenizer, dataset, reference.shape[1])[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -51,9 +52,11 @@ def _batch(vocab_size: int, batch_size: int, length: int) -> dict:
 def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_examples: int,
                     augmenting: bool) -> dict:
     """stage -> estimated seconds (None where no estimate is made); teacher and training steps timed on random
-    tokens of the training length and batch size. ``layers``: method -> student depth."""
+    tokens of the training length and batch size. ``layers``: method -> student depth (the teacher's for hybrid
+    compression and early exit: their training is timed on a copy of the teacher, an upper bound)."""
     from bert_emd.distill import DistillConfig
     from bert_emd.distill.attention import resolve_attention
+    from bert_emd.distill.emd import MAPPINGS
     from bert_emd.distill.student import build_student
     from bert_emd.models import load_config, load_task_model, new_task_model
     from bert_emd.theseus.model import TheseusModel
@@ -62,7 +65,7 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
     torch.set_num_threads(config.threads)
     estimate: dict = {"shape": 0.0}
     settings = recipe.distill_settings(task.name)
-    uses_layers = any(method not in ("none", "theseus") for method in layers)
+    uses_layers = any(method in MAPPINGS and method != "none" for method in layers)
     attention, path = resolve_attention(settings["attention"], "auto", uses_layers,
                                         load_config(config.model or teacher))
 
@@ -96,10 +99,11 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
             plain = load()
             student = build_student(plain, "teacher", depth, attn_implementation=plain.config._attn_implementation)
             trained = TheseusModel(plain, student, ReplacingSchedule("constant", 0.5), config.seed)
-        else:
-            student = build_student(model, "teacher", depth, attn_implementation=attention or "eager")
-            trained = _distiller_class(task)(model, student, DistillConfig(
-                mapping=method, attention_distance=path if path != "none" else "auto",
+        else:  # hybrid and early exit train a model of the teacher's depth: a copy of it stands in
+            student = copy.deepcopy(model).requires_grad_(True) if depth >= model.config.num_hidden_layers else \
+                build_student(model, "teacher", depth, attn_implementation=attention or "eager")
+            trained = _distiller_class(task)(model, student, DistillConfig(  # hybrid, early exit: prediction only
+                mapping=method if method in MAPPINGS else "none", attention_distance=path if path != "none" else "auto",
                 **{key: value for key, value in settings.items()
                    if key in ("beta", "emd_temperature", "weight_norm", "attention", "alpha", "theta",
                               "kd_temperature")}))

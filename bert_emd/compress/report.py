@@ -82,7 +82,12 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
                   "num_examples": deployed["examples"], "loyalty": None}
         student_timing = early_exit_timing(deployed, teacher_timing, backend)
     else:
-        results = read_json(student / "eval_results.json")
+        if trained["method"] == "hybrid":
+            from bert_emd.compress.hybrid import results_of
+
+            results = results_of(student)
+        else:
+            results = read_json(student / "eval_results.json")
         scored = results["splits"][split]
     teacher_metrics, student_metrics = reported_metrics(scored["teacher_metrics"]), reported_metrics(scored["metrics"])
     teacher_score, student_score = mean_metric(teacher_metrics, task), mean_metric(student_metrics, task)
@@ -96,6 +101,7 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
     state = read_json(student / "distill_state.json") or {}
     return {
         "method": trained["method"], "chosen_layers": trained["layers"], "student": str(student),
+        "chosen_shape": trained.get("shape"),
         "deployed": deployed["path"], "split": split, "examples": scored["num_examples"],
         "scores": {"teacher": teacher_metrics, "student": student_metrics,
                    "deployed": reported_metrics(deployed["metrics"]),
@@ -149,7 +155,8 @@ def build_report(config, task, backend: str, teacher: str, table: list[dict], tr
     entries = [student_entry(config, task, backend, teacher, entry, timings["teacher"],
                              None if entry["method"] == "early-exit" else next(measured)) for entry in trained]
     kept = keep(entries)
-    summaries = [{"method": entry["method"], "layers": entry["chosen_layers"], "student": entry["student"],
+    summaries = [{"method": entry["method"], "layers": entry["chosen_layers"], "shape": entry["chosen_shape"],
+                  "student": entry["student"],
                   "deployed_mean": entry["scores"]["deployed_mean"],
                   "deployed_share_of_teacher_percent": entry["scores"]["deployed_share_of_teacher_percent"],
                   "speedup_vs_baseline": entry["speed"]["speedup_vs_baseline"], "meets_target": entry["meets_target"],
@@ -171,6 +178,21 @@ def build_report(config, task, backend: str, teacher: str, table: list[dict], tr
         "methods_left_out": unmet or [],
         "wall_clock_seconds": seconds, "versions": package_versions(),
     }
+
+
+def _is_chosen(row: dict, report: dict) -> bool:
+    """Whether a candidate row is the kept student's shape (records made before shapes were named: by depth)."""
+    if row["name"] == "teacher":
+        return False
+    shape = report.get("chosen_shape")
+    return row["name"] == shape if shape else row["layers"] == report["chosen_layers"]
+
+
+def _student_words(report: dict) -> str:
+    """'3-layer student (emd)'; a hybrid model keeps the teacher's depth: 'hybrid-4x student (hybrid)'."""
+    if report["method"] == "hybrid":
+        return f"{report['chosen_shape']} student (hybrid, {report['chosen_layers']} layers)"
+    return f"{report['chosen_layers']}-layer student ({report['method']})"
 
 
 def _weights_mb(folder: Path) -> float:
@@ -222,7 +244,7 @@ def score_latency_plot(report: dict) -> bytes:
     low = min(100 * score for _, _, score, _ in points)
     for row in report["candidates"]:
         if row["name"] != "teacher":
-            marker = "v" if row["layers"] == report["chosen_layers"] else "|"
+            marker = "v" if _is_chosen(row, report) else "|"
             axis.scatter([row["p50_ms"]], [low - 2], marker=marker, color="grey", zorder=2)
             axis.annotate(row["name"], (row["p50_ms"], low - 2), textcoords="offset points", xytext=(0, -12),
                           ha="center", fontsize=7, color="grey")
@@ -301,7 +323,7 @@ def summary_lines(report: dict) -> list[str]:
     scores, speed = report["scores"], report["speed"]
     against = "the teacher in PyTorch fp32" if report["baseline"] == "teacher-torch-fp32" else \
         f"the teacher on {report['backend']}"
-    lines = [f"{report['chosen_layers']}-layer student ({report['method']}) of a "
+    lines = [f"{_student_words(report)} of a "
              f"{report['speed']['teacher']['layers']}-layer teacher on {report['task']} ({report['split']}, "
              f"{report['examples']} examples), deployed on {report['backend']}.",
              f"Score (mean of metrics): teacher {100 * scores['teacher_mean']:.2f}, student "
@@ -381,7 +403,7 @@ def markdown(report: dict) -> str:
     lines += ["", "## Candidates (untrained, timed before training)", "",
               "| shape | parameters | p50 ms | p90 ms | speedup |", "|---|---:|---:|---:|---:|"]
     for row in report["candidates"]:
-        chosen = " (chosen)" if row["name"] != "teacher" and row["layers"] == report["chosen_layers"] else ""
+        chosen = " (chosen)" if _is_chosen(row, report) else ""
         lines.append(f"| {row['name']}{chosen} | {row['parameters']:,} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | "
                      f"{row['speedup']:.2f}x |")
     lines += ["", "## Stages", "", "| stage | seconds |", "|---|---:|"]
@@ -461,9 +483,10 @@ def model_card(report: dict, task, student: Path) -> Path:
     data = ModelCardData(model_name=student.name, library_name="transformers", pipeline_tag=pipeline,
                          tags=["bert-emd", "distillation", report["method"]], datasets=[dataset],
                          metrics=list(report["scores"]["student"]), eval_results=results)
-    body = "\n".join([f"# {report['chosen_layers']}-layer student for {task.display_name}", "",
+    body = "\n".join([f"# {_student_words(report)[0].upper()}{_student_words(report)[1:]} for {task.display_name}", "",
                       "Made with bert-emd compress: " + {
                           "theseus": "BERT-of-Theseus module replacing.",
+                          "hybrid": "LadaBERT hybrid weight pruning and matrix factorisation, with distillation.",
                           "early-exit": "MS-BERT early exit (exit students on the teacher, an entropy threshold)."}.get(
                           report["method"], f"distillation with the {report['method']} layer mapping (BERT-EMD: "
                                             "many-to-many)."), "",
@@ -471,6 +494,10 @@ def model_card(report: dict, task, student: Path) -> Path:
                           ["import bert_emd",
                            "model = bert_emd.EarlyExitModel.from_pretrained(PATH)  # the exits need bert-emd"]
                           if report["method"] == "early-exit" else
+                          ["from bert_emd.hybrid.storage import load_hybrid",
+                           "model = load_hybrid(PATH)  # the compact form (low-rank pairs, sparse weights)",
+                           "# plain transformers: AutoModelForSequenceClassification.from_pretrained(PATH + '/dense')"]
+                          if report["method"] == "hybrid" else
                           [f"from transformers import {auto_class}, AutoTokenizer",
                            f"model = {auto_class}.from_pretrained(PATH)",
                            "tokenizer = AutoTokenizer.from_pretrained(PATH)"]), "```", ""])

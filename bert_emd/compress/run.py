@@ -7,8 +7,9 @@ through its own command's checkpoints):
 2. shape: untrained students of every depth timed against the teacher on the deployment backend, in one run;
    the deepest that meets the speed target is kept (OUTPUT/shape.json);
 3. augmentation (``--augment auto``: under 10,000 training examples): `bert-emd augment`;
-4. training: `bert-emd distill` with the recipe (or `bert-emd theseus` on the same data and steps), the best dev
-   checkpoint kept (OUTPUT/student; with ``--method auto`` both, OUTPUT/student-emd and OUTPUT/student-theseus);
+4. training: `bert-emd distill` with the recipe (or `bert-emd theseus`, `bert-emd hybrid` or MS-BERT exits on the
+   same data and epochs), the best dev checkpoint kept (OUTPUT/student; with ``--method auto`` one per method,
+   OUTPUT/student-emd, OUTPUT/student-theseus, ...);
 5. deployment: `bert-emd export` to the backend (ONNX fp32 or int8), its predictions checked against the PyTorch
    student on the whole dev set, and its dev metrics;
 6. measurement and report: `bert-emd benchmark` of the teacher and every student, PyTorch and exported, in turn in
@@ -136,7 +137,7 @@ def check_compress_options(config: CompressConfig):
     if task.kind == "span" and config.augment == "on":
         raise BertEmdError("--augment on: question-answering data is not augmented (a replaced word could move an "
                            "answer); use --augment off or auto")
-    if task.kind != "sequence" and config.method in ("theseus", "early-exit"):
+    if task.kind != "sequence" and config.method in ("theseus", "early-exit", "hybrid"):
         raise BertEmdError(f"--method {config.method} takes tasks with one label per example; {task.display_name} "
                            f"is a {task.kind} task (use a layer mapping: emd, skip, last, none)")
     return task
@@ -169,6 +170,10 @@ def training_options(config: CompressConfig, task, method: str, teacher: str, la
         from bert_emd.compress.early_exit import train_options
 
         return train_options(data, teacher, augmented, config.seed, output)
+    if method == "hybrid":  # the compression ratio stands where the other methods' depth does
+        from bert_emd.compress import hybrid
+
+        return hybrid.training_options(shared, layers)
     return {**shared, **settings, "student_layers": layers, "mapping": method}
 
 
@@ -202,14 +207,18 @@ def compress(config: CompressConfig | str | dict | None = None, **overrides) -> 
     if config.model:
         resolve_config(FinetuneConfig, finetune_options(config, task, output / "teacher"), {})
     from bert_emd.early_exit import EarlyExitTrainConfig
+    from bert_emd.hybrid import HybridConfig
     from bert_emd.theseus import TheseusConfig
 
     if config.method == "early-exit" and task.is_regression:
         raise BertEmdError(f"--method early-exit needs a classification task; {task.display_name} is a regression "
                            "task")
     for method in methods_of(config, task):
-        options = training_options(config, task, method, config.teacher or config.model, 1, None, output / "student")
-        kind = {"theseus": TheseusConfig, "early-exit": EarlyExitTrainConfig}.get(method, DistillConfig)
+        size = 2 if method == "hybrid" else 1  # a depth, or a hybrid compression ratio
+        options = training_options(config, task, method, config.teacher or config.model, size, None,
+                                   output / "student")
+        kind = {"theseus": TheseusConfig, "early-exit": EarlyExitTrainConfig, "hybrid": HybridConfig}.get(
+            method, DistillConfig)
         resolve_config(kind, options, {})
     started = time.time()
     try:
@@ -247,6 +256,11 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
     shape_settings = {"teacher": teacher,
                       "backend": backend, "baseline": config.baseline, "batch_size": config.batch_size_deploy,
                       "length": config.length_deploy, "threads": config.threads, "repeats": config.latency_repeats}
+    with_hybrid = "hybrid" in methods_of(config, task)
+    if with_hybrid:  # only then, so that a shape stage recorded before hybrid candidates existed is still found
+        from bert_emd.compress.hybrid import RATIOS
+
+        shape_settings["hybrid_ratios"] = list(RATIOS)
     target = {"target_speedup": config.target_speedup, "target_latency_ms": config.target_latency_ms}
     reused = stages.done("shape", shape_settings)
     stages.banner("shape", f"timing untrained students of every depth against the teacher on {backend} (batch "
@@ -255,16 +269,25 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
         table = reused["table"]
     else:
         clock, load = time.time(), load_average()
-        table = _measure_shapes(config, task, teacher, backend, output)
+        table = _measure_shapes(config, task, teacher, backend, output, with_hybrid)
         stages.finish("shape", shape_settings, time.time() - clock, table=table, load_before=load)
         if load is not None and load > BUSY_LOAD:
             print(f"warning: {load:.2f} cores were busy with other work before timing: it shared the CPU and "
                   "the chosen depth may be wrong; measure again on an idle machine (remove the shape entry of "
                   f"{stages.path.name} or use another --output)", file=sys.stderr)
     teacher_layers = next(row["layers"] for row in table if row["name"] == "teacher")
-    shapes = {method: choose_shape(table, **target, method=method,
-                                   allowed=theseus_depths(teacher_layers) if method == "theseus" else None)
-              for method in methods_of(config, task) if method != "early-exit"}
+    shapes, unmet = {}, []
+    for method in methods_of(config, task):
+        if method == "early-exit":
+            continue
+        try:
+            shapes[method] = choose_shape(table, **target, method=method,
+                                          allowed=theseus_depths(teacher_layers) if method == "theseus" else None)
+        except BertEmdError as error:  # with --method auto, a method whose shapes all miss the target is left out
+            if config.method != "auto" or method == "emd":
+                raise
+            print(f"{method}: {error}; left out", flush=True)
+            unmet.append({"method": method, "why": str(error)})
     for method, chosen in shapes.items():
         print(format_shapes(table, chosen, backend, config.baseline, method), flush=True)
     if "early-exit" in methods_of(config, task):  # the teacher itself with exits; its threshold meets the target
@@ -294,23 +317,27 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
     from bert_emd.compress.deploy import deploy
     from bert_emd.compress.early_exit import deploy_early_exit
     from bert_emd.early_exit import train_early_exit
+    from bert_emd.hybrid import hybrid
 
-    trained, unmet = [], []
+    trained = []
     for method, chosen in shapes.items():
         single = len(shapes) == 1
         student = output / ("student" if single else f"student-{method}")
-        settings = {**training_options(config, task, method, teacher, chosen["layers"], augmented, student),
+        size = chosen["hybrid_ratio"] if method == "hybrid" else chosen["layers"]
+        settings = {**training_options(config, task, method, teacher, size, augmented, student),
                     "augmented_file": augment_key}
         stage = f"train-{method}"
-        what = "exit students on the teacher (early exit)" if method == "early-exit" else \
-            f"the {chosen['layers']}-layer student by {method}"
-        finished = student / ("early_exit_results.json" if method == "early-exit" else "eval_results.json")
+        what = {"early-exit": "exit students on the teacher (early exit)",
+                "hybrid": f"the teacher compressed {size:g}x by hybrid pruning and factorisation"}.get(
+            method, f"the {chosen['layers']}-layer student by {method}")
+        finished = student / {"early-exit": "early_exit_results.json", "hybrid": "hybrid_results.json"}.get(
+            method, "eval_results.json")
         if stages.done(stage, settings) and finished.is_file():
             stages.banner(stage, f"training {what}", reused=True)
         else:
             stages.banner(stage, f"training {what} ({settings['epochs']:g} epoch(s))")
             clock = time.time()
-            run = {"theseus": theseus, "early-exit": train_early_exit}.get(method, distill)
+            run = {"theseus": theseus, "early-exit": train_early_exit, "hybrid": hybrid}.get(method, distill)
             run(**{key: value for key, value in settings.items() if key != "augmented_file"})
             stages.finish(stage, settings, time.time() - clock)
         deploy_settings = {"student": str(student), "trained": stages.state[stage]["key"], "backend": backend,
@@ -334,7 +361,8 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
                 unmet.append({"method": method, "why": str(error)})
                 continue
             stages.finish(stage, deploy_settings, time.time() - clock, deployed=deployed)
-        trained.append({"method": method, "layers": chosen["layers"], "student": student, "deployed": deployed})
+        trained.append({"method": method, "layers": chosen["layers"], "shape": chosen["name"], "student": student,
+                        "deployed": deployed})
 
     # 6. measurement and report
     from bert_emd.compress.report import measure_final, write_report
@@ -373,12 +401,12 @@ def copy_records(output: Path, target: Path) -> list[Path]:
 
 
 def methods_of(config: CompressConfig, task=None) -> list[str]:
-    """``auto``: emd, theseus and, for classification, early exit (token and span tasks: emd)."""
+    """``auto``: emd, theseus, hybrid and, for classification, early exit (token and span tasks: emd)."""
     if config.method != "auto":
         return [config.method]
     if task is not None and task.kind != "sequence":
         return ["emd"]
-    return ["emd", "theseus", *(["early-exit"] if task is not None and not task.is_regression else [])]
+    return ["emd", "theseus", "hybrid", *(["early-exit"] if task is not None and not task.is_regression else [])]
 
 
 def theseus_depths(teacher_layers: int) -> list[int]:
@@ -386,8 +414,9 @@ def theseus_depths(teacher_layers: int) -> list[int]:
     return [layers for layers in range(1, teacher_layers) if teacher_layers % layers == 0]
 
 
-def _measure_shapes(config, task, teacher: str, backend: str, output: Path) -> list[dict]:
-    """Untrained candidates saved in a scratch folder under OUTPUT, timed, then removed."""
+def _measure_shapes(config, task, teacher: str, backend: str, output: Path, with_hybrid: bool = False) -> list[dict]:
+    """Untrained candidates (every depth; with ``with_hybrid`` the hybrid ratios too) saved in a scratch folder under
+    OUTPUT, timed, then removed."""
     from bert_emd.models import load_task_model, load_tokenizer, new_task_model
 
     folder = output / "shape_candidates"
@@ -402,20 +431,29 @@ def _measure_shapes(config, task, teacher: str, backend: str, output: Path) -> l
         else:
             model = load_task_model(teacher, task, role="teacher")
         candidates = save_candidates(model, tokenizer, folder)
+        described = [{} for _ in candidates]
+        if with_hybrid:
+            from bert_emd.compress.hybrid import candidate_name, save_hybrid_candidates
+
+            for ratio, path in save_hybrid_candidates(model, tokenizer, folder).items():
+                candidates.append(path)
+                described.append({"name": candidate_name(ratio), "hybrid_ratio": ratio})
         report = measure(teacher, candidates, backend, config.batch_size_deploy, config.length_deploy,
                          config.threads, config.latency_repeats)
-        return latency_table(report, backend, config.baseline)
+        return latency_table(report, backend, config.baseline, described)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def format_shapes(table: list[dict], chosen: dict, backend: str, baseline: str, method: str) -> str:
     against = "teacher in PyTorch fp32" if baseline == "teacher-torch-fp32" else f"teacher on {backend}"
-    lines = [f"{'shape':8s} {'parameters':>12s} {'p50 ms':>9s} {'p90 ms':>9s} {'speedup':>8s}  (vs {against}; "
+    lines = [f"{'shape':10s} {'parameters':>12s} {'p50 ms':>9s} {'p90 ms':>9s} {'speedup':>8s}  (vs {against}; "
              f"{method})"]
     for row in table:
+        if ("hybrid_ratio" in row) != (method == "hybrid") and row["name"] != "teacher":
+            continue
         mark = "  <- chosen" if row["name"] == chosen["name"] else ""
-        lines.append(f"{row['name']:8s} {row['parameters']:12,d} {row['p50_ms']:9.1f} {row['p90_ms']:9.1f} "
+        lines.append(f"{row['name']:10s} {row['parameters']:12,d} {row['p50_ms']:9.1f} {row['p90_ms']:9.1f} "
                      f"{row['speedup']:7.2f}x{mark}")
     return "\n".join(lines)
 

@@ -86,9 +86,10 @@ def measure(teacher_dir: str, candidates: list[Path], backend: str, batch_size: 
                      threads=threads, backends=",".join(backends), repeats=repeats, warmup=1)
 
 
-def latency_table(report: dict, backend: str, baseline: str) -> list[dict]:
+def latency_table(report: dict, backend: str, baseline: str, described: list[dict] | None = None) -> list[dict]:
     """Rows (teacher first) with p50 / p90 on the backend and the speedup against the baseline and against the
-    teacher on the same backend."""
+    teacher on the same backend. ``described``: per candidate (in the report's order after the teacher), what its
+    row also says (a hybrid candidate: its name and ratio); a depth candidate is named by its layers."""
     measured = BENCHMARK_BACKEND[backend]
 
     def setting(entry: dict, name: str) -> dict:
@@ -100,23 +101,27 @@ def latency_table(report: dict, backend: str, baseline: str) -> list[dict]:
     base = setting(teacher, base_backend)["p50_ms"]
     same = setting(teacher, measured)["p50_ms"]
     rows = []
+    described = [{}, *(described or [{}] * (len(report["models"]) - 1))]
     for index, entry in enumerate(report["models"]):
         timing = setting(entry, measured)
         rows.append({"name": "teacher" if index == 0 else f"L{entry['layers']}", "layers": entry["layers"],
                      "parameters": entry["parameters"], "backend": backend, "p50_ms": timing["p50_ms"],
                      "p90_ms": timing["p90_ms"], "speedup": base / timing["p50_ms"],
                      "speedup_same_backend": same / timing["p50_ms"],
-                     "torch_fp32_p50_ms": setting(entry, "torch-fp32")["p50_ms"]})
+                     "torch_fp32_p50_ms": setting(entry, "torch-fp32")["p50_ms"], **described[index]})
     return rows
 
 
 def choose_shape(table: list[dict], target_speedup: float | None = None, target_latency_ms: float | None = None,
                  allowed: list[int] | None = None, method: str | None = None) -> dict:
-    """The deepest candidate (teacher excluded; of the ``allowed`` depths if given) that meets the target; one line
-    naming the fastest if none does."""
-    candidates = [row for row in table if row["name"] != "teacher" and (allowed is None or row["layers"] in allowed)]
+    """The deepest candidate (teacher excluded; of the ``allowed`` depths if given) that meets the target; for
+    ``method`` hybrid, the lowest-ratio hybrid candidate that does. One line naming the fastest if none does."""
+    hybrid = method == "hybrid"
+    candidates = [row for row in table if row["name"] != "teacher" and ("hybrid_ratio" in row) == hybrid
+                  and (allowed is None or row["layers"] in allowed)]
     if not candidates:
-        raise BertEmdError("the teacher has one layer: there is no smaller depth to distil into")
+        raise BertEmdError("no hybrid candidate could be built for this teacher" if hybrid else
+                           "the teacher has one layer: there is no smaller depth to distil into")
 
     def meets(row: dict) -> bool:
         if target_latency_ms is not None:
@@ -129,7 +134,12 @@ def choose_shape(table: list[dict], target_speedup: float | None = None, target_
         asked = f"--target-latency-ms {target_latency_ms:g}" if target_latency_ms is not None else \
             f"--target-speedup {target_speedup:g}"
         among = f" for {method} (depths {', '.join(map(str, allowed))})" if allowed is not None else ""
-        raise BertEmdError(f"no student depth{among} meets {asked} on {fastest['backend']}: the fastest candidate, "
-                           f"{fastest['layers']} layer(s), measured {fastest['speedup']:.2f}x ({fastest['p50_ms']:.1f} "
-                           "ms); ask for less, or another backend")
+        ratios = sorted(row["hybrid_ratio"] for row in candidates)
+        what = f"hybrid ratio ({ratios[0]:g}x to {ratios[-1]:g}x)" if hybrid else f"student depth{among}"
+        which = fastest["name"] if hybrid else f"{fastest['layers']} layer(s)"
+        raise BertEmdError(f"no {what} meets {asked} on {fastest['backend']}: the fastest candidate, {which}, "
+                           f"measured {fastest['speedup']:.2f}x ({fastest['p50_ms']:.1f} ms); ask for less, or another "
+                           "backend")
+    if hybrid:
+        return min(meeting, key=lambda row: row["hybrid_ratio"])
     return max(meeting, key=lambda row: row["layers"])
