@@ -12,6 +12,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one thread each, no oversubscription
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # The repository's sibling folder ../shared holds the GLUE data (as on CI: a clone with ../shared beside it).
 GLUE_DIR = Path(__file__).resolve().parents[2] / "shared" / "glue"

@@ -260,7 +260,8 @@ def test_resume_restores_layer_weights(tiny_teacher, glue_dir, tmp_path, monkeyp
 def test_two_process_torchrun_ends_with_identical_weights(tiny_teacher, glue_dir, tmp_path):
     script = Path(__file__).parent / "scripts" / "ddp_distill.py"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(script),
                              str(tiny_teacher), str(glue_dir), str(tmp_path)], capture_output=True, text=True,
                             env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

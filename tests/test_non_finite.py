@@ -241,3 +241,51 @@ def test_on_a_cpu_every_step_is_checked_at_once():
             break
     assert step == 3 and guard.failure == "the training loss became non-finite at step 3"
     assert control.should_training_stop
+
+
+NEWER = {
+    "theseus": ["theseus", "--teacher", "{teacher}", "--successor-layers", "2", *GLUE],
+    "finetune-tagger": ["finetune", "--model", "{encoder}", "--task", "conll2003", "--data-dir", "{conll}",
+                        "--max-eval-samples", "8"],
+    "finetune-reader": ["finetune", "--model", "{encoder}", "--task", "squad", "--data-dir", "{squad}",
+                        "--max-eval-samples", "8"],
+    "distill-tagger": ["distill", "--teacher", "{tagger}", "--task", "conll2003", "--data-dir", "{conll}",
+                       "--student-layers", "2", "--max-eval-samples", "8"],
+    "distill-reader": ["distill", "--teacher", "{reader}", "--task", "squad", "--data-dir", "{squad}",
+                       "--student-layers", "2", "--mapping", "none", "--max-eval-samples", "8"],
+}
+
+
+@pytest.fixture(scope="module")
+def heads(places, tmp_path_factory):
+    """CoNLL and SQuAD files, and a tagger and a reader fine-tuned on them for a few steps."""
+    import bert_emd
+    from tests.test_spans import write_squad
+    from tests.test_tokens import _conll_file
+
+    root = tmp_path_factory.mktemp("heads")
+    (root / "conll").mkdir()
+    (root / "squad").mkdir()
+    for split in ("train", "dev", "test"):
+        _conll_file(root / "conll" / f"{split}.txt", 24 if split == "train" else 8)
+    write_squad(root / "squad" / "train-v1.1.json", 24, seed=0)
+    write_squad(root / "squad" / "dev-v1.1.json", 8, seed=1)
+    found = {**places, "conll": str(root / "conll"), "squad": str(root / "squad")}
+    for name, task in (("tagger", "conll2003"), ("reader", "squad")):
+        bert_emd.finetune(model=places["encoder"], task=task, data_dir=found["conll" if name == "tagger" else "squad"],
+                          max_train_samples=8, max_eval_samples=8, batch_size=4, epochs=1, output=str(root / name))
+        found[name] = str(root / name)
+    return found
+
+
+@pytest.mark.parametrize("command", list(NEWER))
+def test_a_short_diverging_run_of_theseus_taggers_and_readers_stops(capsys, heads, tmp_path, command):
+    output = tmp_path / "out"
+    parts = [part.format(**heads) for part in NEWER[command]]
+    code, err = run_cli(capsys, *parts, *TRAINING, "--learning-rate", "10000", "--warmup", "0", "--output",
+                        str(output))
+    assert code == 2, err[-2000:]
+    last = err.splitlines()[-1]
+    assert last.startswith(f"bert-emd {parts[0]}: error: the training loss became non-finite at step"), last
+    assert "nothing was saved" in last and "Traceback" not in err
+    assert not output.exists()

@@ -236,7 +236,8 @@ def test_two_process_torchrun_ends_with_identical_successors(tiny_teacher, glue_
 
     script = Path(__file__).parent / "scripts" / "ddp_theseus.py"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(script),
                              str(tiny_teacher), str(glue_dir), str(tmp_path)], capture_output=True, text=True,
                             env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
