@@ -188,6 +188,10 @@ def _is_chosen(row: dict, report: dict) -> bool:
     return row["name"] == shape if shape else row["layers"] == report["chosen_layers"]
 
 
+def _shape_words(entry: dict) -> str:
+    return entry["shape"] if entry["method"] == "hybrid" else f"{entry['layers']} layers"
+
+
 def _student_words(report: dict) -> str:
     """'3-layer student (emd)'; a hybrid model keeps the teacher's depth: 'hybrid-4x student (hybrid)'."""
     if report["method"] == "hybrid":
@@ -344,7 +348,7 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"{left['method']} was left out: {left['why']}.")
     if len(report["methods"]) > 1:
         lines.append("Methods tried: " + "; ".join(
-            f"{entry['method']} ({entry['layers']} layers) {100 * entry['deployed_mean']:.2f} deployed, "
+            f"{entry['method']} ({_shape_words(entry)}) {100 * entry['deployed_mean']:.2f} deployed, "
             f"{entry['speedup_vs_baseline']:.2f}x" + (" (kept)" if entry["kept"] else "")
             for entry in report["methods"]) + ".")
     from bert_emd.compress.shapes import BUSY_LOAD
