@@ -45,6 +45,7 @@ REBUILT = [
     ("glue_table/with_without.py", [], ["glue_table/with_without.md"]),
     ("recipe_table/compare.py", [], ["recipe_table/compare.json", "recipe_table/compare.md"]),
     ("compress/summary.py", [], ["compress/summary.md", "compress/table.md"]),
+    ("conll2003/summary.py", [], ["conll2003/table.md"]),
 ]
 COVERED = {name for name, _, _ in REBUILT} | {"glue_table/loss_terms.py", "glue_table/augment_label_shift.py",
                                               "recipe_table/label_counts.py", "recipe_table/layer_stage_beta.py"}
