@@ -134,8 +134,11 @@ def choose_shape(table: list[dict], target_speedup: float | None = None, target_
         asked = f"--target-latency-ms {target_latency_ms:g}" if target_latency_ms is not None else \
             f"--target-speedup {target_speedup:g}"
         among = f" for {method} (depths {', '.join(map(str, allowed))})" if allowed is not None else ""
-        ratios = sorted(row["hybrid_ratio"] for row in candidates)
-        what = f"hybrid ratio ({ratios[0]:g}x to {ratios[-1]:g}x)" if hybrid else f"student depth{among}"
+        if hybrid:
+            ratios = sorted(row["hybrid_ratio"] for row in candidates)
+            what = f"hybrid ratio ({ratios[0]:g}x to {ratios[-1]:g}x)"
+        else:
+            what = f"student depth{among}"
         which = fastest["name"] if hybrid else f"{fastest['layers']} layer(s)"
         raise BertEmdError(f"no {what} meets {asked} on {fastest['backend']}: the fastest candidate, {which}, "
                            f"measured {fastest['speedup']:.2f}x ({fastest['p50_ms']:.1f} ms); ask for less, or another "
