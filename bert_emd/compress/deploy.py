@@ -118,9 +118,7 @@ def deploy_tokens(config, task, student: Path, backend: str, folder: Path) -> di
     dataset = token_dataset(sentences, tokenizer, task, config.max_length)
     reference, labels = padded_logits(load_token_classifier(str(student), task), tokenizer, dataset, 64)
     if backend == "torch-fp32":
-        from bert_emd.hybrid.storage import WEIGHTS, is_hybrid
-
-        path, logits = student / (WEIGHTS if is_hybrid(student) else "model.safetensors"), reference
+        path, logits = student / "model.safetensors", reference
     else:
         path = _export_for(config, student, backend, folder, len(sentences))
         logits = onnx_padded_outputs(path, tokenizer, dataset, reference.shape[1])[0]

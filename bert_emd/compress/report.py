@@ -487,7 +487,8 @@ def model_card(report: dict, task, student: Path) -> Path:
     data = ModelCardData(model_name=student.name, library_name="transformers", pipeline_tag=pipeline,
                          tags=["bert-emd", "distillation", report["method"]], datasets=[dataset],
                          metrics=list(report["scores"]["student"]), eval_results=results)
-    body = "\n".join([f"# {_student_words(report)[0].upper()}{_student_words(report)[1:]} for {task.display_name}", "",
+    title = _student_words(report)
+    body = "\n".join([f"# {title[0].upper()}{title[1:]} for {task.display_name}", "",
                       "Made with bert-emd compress: " + {
                           "theseus": "BERT-of-Theseus module replacing.",
                           "hybrid": "LadaBERT hybrid weight pruning and matrix factorisation, with distillation.",
