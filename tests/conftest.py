@@ -202,3 +202,20 @@ def tiny_families(tmp_path_factory, tiny_roberta) -> dict:
     """family name -> directory of a tiny random classifier of that family (and ALBERT, which is refused)."""
     root = tmp_path_factory.mktemp("families")
     return {kind: build_tiny_family(kind, root / kind, tiny_roberta) for kind in (*FAMILIES, "albert")}
+
+
+@pytest.fixture(scope="session")
+def tiny_vectors_file(tmp_path_factory):
+    """A GloVe-style text file of three groups of near words (the attack's candidates)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    groups = [["good", "fine", "great", "nice"], ["film", "movie", "picture"], ["bad", "poor", "awful"]]
+    lines = []
+    for number, group in enumerate(groups):
+        centre = np.zeros(8)
+        centre[number] = 1.0
+        lines += [word + " " + " ".join(f"{v:.4f}" for v in centre + rng.normal(0, 0.05, 8)) for word in group]
+    path = tmp_path_factory.mktemp("vectors") / "vectors.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path

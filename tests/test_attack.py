@@ -137,20 +137,6 @@ def test_pair_tasks_perturb_only_the_second_text():
     assert outcome.perturbed is None or "premise" not in outcome.perturbed
 
 
-@pytest.fixture(scope="module")
-def tiny_vectors_file(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    groups = [["good", "fine", "great", "nice"], ["film", "movie", "picture"], ["bad", "poor", "awful"]]
-    lines = []
-    for number, group in enumerate(groups):
-        centre = np.zeros(8)
-        centre[number] = 1.0
-        lines += [word + " " + " ".join(f"{v:.4f}" for v in centre + rng.normal(0, 0.05, 8)) for word in group]
-    path = tmp_path_factory.mktemp("vectors") / "vectors.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def test_the_command_end_to_end_with_transfer_and_resume(tiny_teacher, tiny_bert, glue_dir, tmp_path,
                                                          tiny_vectors_file):
     output = tmp_path / "attack"

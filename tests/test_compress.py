@@ -183,6 +183,23 @@ def test_a_dry_run_trains_nothing(tiny_teacher, glue_dir, tmp_path, capsys):
     assert not [path.name for path in (tmp_path / "auto").iterdir() if path.name.startswith("student")]
 
 
+def test_a_dry_run_says_which_methods_are_left_out(tiny_teacher, glue_dir, tmp_path, capsys, monkeypatch):
+    """auto with a target the hybrid ratios miss (a stubbed measurement of the 4-layer teacher's candidates): the
+    plan names hybrid's stages as left out and estimates only the others."""
+    from bert_emd.compress import run as run_module
+
+    measured = [row("teacher", 4, 100.0, base=100.0), row("L1", 1, 25.0), row("L2", 2, 45.0), row("L3", 3, 70.0),
+                *({**row(f"hybrid-{r}x", 4, p50), "hybrid_ratio": float(r)} for r, p50 in ((2, 90.0), (4, 80.0)))]
+    monkeypatch.setattr(run_module, "_measure_shapes", lambda *args, **kwargs: measured)
+    plan = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(tmp_path / "out"),
+                             backend="torch-fp32", target_speedup=2.0, method="auto", dry_run=True, **SETTINGS)
+    assert set(plan["chosen"]) == {"emd", "theseus", "early-exit"} and plan["chosen"]["emd"]["name"] == "L2"
+    assert "train-hybrid" not in plan["estimated_seconds"]
+    out = capsys.readouterr().out
+    assert re.search(r"train-hybrid +left out: no shape of hybrid meets the target", out)
+    assert re.search(r"train-emd +about ", out)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--target-speedup", "1"], "--target-speedup must be > 1 (got 1.0)"),
     (["--target-speedup", "2", "--target-latency-ms", "5"], "give the speed target: --target-speedup S"),

@@ -596,3 +596,46 @@ def test_theseus_rows_train_with_the_same_budget_as_the_distilled_rows(tiny_bert
     theseus = next(row for row in table["rows"] if row["name"] == "theseus-L2")
     assert theseus["tasks"]["mrpc"]["score"]["mean"] == pytest.approx(statistics.fmean(
         runs["theseus-L2"]["splits"]["dev"]["metrics"].values()))
+
+
+def test_attack_columns_attack_the_teacher_once_and_every_classification_student(tiny_bert, glue_dir, tmp_path,
+                                                                                 tiny_vectors_file, monkeypatch):
+    attack = {"max_examples": 4, "vectors": str(tiny_vectors_file), "sentence_encoder": str(tiny_bert),
+              "min_sentence_similarity": 0.0, "max_length": 32}
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, methods="emd", seeds="1", rows=[], attack=attack)
+    experiment(**options)
+    results, work = tmp_path / "results" / "tiny", tmp_path / "work" / "tiny"
+    teacher = json.loads((results / "teachers" / "mrpc" / "attack_results.json").read_text())
+    record = json.loads((results / "runs" / "mrpc" / "emd-L2" / "seed1" / "attack_results.json").read_text())
+    assert not (results / "runs" / "stsb" / "emd-L2" / "seed1" / "attack_results.json").exists()  # regression
+    assert record["examples"] == teacher["examples"] and len(record["examples"]) == 4
+    # the student's teacher figures are the teacher's own attack, read back rather than attacked again
+    assert record["models"]["teacher"] | {"model": ""} == teacher["models"]["model"] | {"model": ""}
+    assert (work / "mrpc" / "emd-L2" / "seed1" / "attack" / "adversarial_teacher.jsonl").read_text() == \
+        (work / "attack" / "mrpc" / "teacher" / "adversarial_model.jsonl").read_text()
+    assert set(record["transfer"]) == {"teacher_to_model", "model_to_teacher"}
+    table = json.loads((results / "table.json").read_text())
+    student = next(row for row in table["rows"] if row["name"] == "emd-L2")
+    cell = student["tasks"]["mrpc"]["attack"]
+    assert cell["accuracy_under_attack"]["mean"] == pytest.approx(record["models"]["model"]["accuracy_under_attack"])
+    assert "attack" not in student["tasks"]["stsb"]
+    assert table["rows"][0]["tasks"]["mrpc"]["attack"]["accuracy_under_attack"]["mean"] == pytest.approx(
+        teacher["models"]["model"]["accuracy_under_attack"])
+    header = (results / "table.md").read_text().splitlines()[0]
+    assert "MRPC under attack" in header and "MRPC attack success" in header and "STS-B under attack" not in header
+
+    def no_attack(*args, **kwargs):
+        raise AssertionError("attacked again")
+
+    monkeypatch.setattr(sys.modules["bert_emd.attack"], "attack", no_attack)
+    experiment(**options)  # everything finished: nothing trained or attacked again
+
+
+@pytest.mark.parametrize("attack, message", [
+    ({"output": "x"}, "attack: output are set by the experiment runner"),
+    ({"bogus": 1}, "attack: bogus not an option of `bert-emd attack`"),
+    ([1], "attack must be a mapping"),
+])
+def test_bad_attack_settings(tiny_bert, glue_dir, tmp_path, attack, message):
+    with pytest.raises(BertEmdError, match=re.escape(message)):
+        experiment(**tiny_experiment(tiny_bert, glue_dir, tmp_path, attack=attack, dry_run=True))

@@ -29,22 +29,17 @@ def save_hybrid_candidates(teacher, tokenizer, folder: Path, ratios=RATIOS) -> d
     """The teacher compressed in one untrained step to each ratio (the defaults of `bert-emd hybrid`: attention and
     feed-forward layers, half the compression by pruning), saved in the compact form. A ratio the layout cannot
     reach is left out."""
-    from bert_emd.families import encoder_blocks
-    from bert_emd.hybrid.compress import apply_step, encoder_parameter_counts, plan_step
-    from bert_emd.hybrid.lowrank import as_dense, target_modules
+    from bert_emd.hybrid.compress import apply_step, plan_compression
     from bert_emd.hybrid.run import HybridConfig, target_names
     from bert_emd.hybrid.storage import save_hybrid
 
     defaults = HybridConfig()
-    targets = target_names(defaults.targets)
     paths = {}
     for ratio in ratios:
         model = copy.deepcopy(teacher)
-        chosen = target_modules(model, targets)
-        shapes = {name: tuple(as_dense(module)[0].shape) for name, module in chosen.items()}
-        dense = encoder_parameter_counts(encoder_blocks(model))["dense"]
         try:
-            plan = plan_step(chosen, dense, ratio, defaults.prune_share, defaults.rank_by, defaults.energy, shapes)
+            chosen, _, (plan,) = plan_compression(model, target_names(defaults.targets), [ratio], defaults.prune_share,
+                                                  defaults.rank_by, defaults.energy)
         except BertEmdError:
             continue
         apply_step(model, chosen, plan, defaults.prune_scope)

@@ -468,6 +468,10 @@ def _plan(config, task, teacher, shapes: dict, stages: Stages, train_examples: i
     lines = ["plan:"]
     for stage in stages.planned:
         seconds = estimate.get(stage)
+        method = stage.partition("-")[2]
+        if stage.startswith(("train-", "deploy-")) and method not in shapes:
+            lines.append(f"  {stage:15s} left out: no shape of {method} meets the target")
+            continue
         lines.append(f"  {stage:15s} " + (f"about {_minutes(seconds)}" if seconds is not None else ""))
     lines.append(f"  total           about {_minutes(sum(value for value in estimate.values() if value))} "
                  f"(step rates measured on this machine, {config.threads} threads)")

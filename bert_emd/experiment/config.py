@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from bert_emd.data.tasks import get_task
 from bert_emd.distill.emd import MAPPINGS
 from bert_emd.errors import BertEmdError
+from bert_emd.experiment.robustness import check_attack_options
 from bert_emd.experiment.teacher_grid import check_grid
 from bert_emd.options import option
 
@@ -47,6 +48,10 @@ class ExperimentConfig:
                                        "trained and the best on the dev set is the task's teacher", cli=False)
     distill: dict | None = option(None, "config file only: `bert-emd distill` options of every "
                            "student run", cli=False)
+    attack: dict | None = option(None, "config file only: `bert-emd attack` options ({} for its defaults, e.g. "
+                                 "{max_examples: 200}); the teacher and every student of a classification task are "
+                                 "then attacked on the same dev examples and the table gets accuracy under attack "
+                                 "and attack success rate", cli=False)
     data_dir: str = option("../shared/glue", "directory in the original GLUE TSV layout")
     work_dir: str = option("runs", "where models and checkpoints go (WORK_DIR/NAME/...; not for git)")
     results_dir: str = option("results", "where records, table and plots go (RESULTS_DIR/NAME/...)")
@@ -217,6 +222,7 @@ def check_experiment(config: ExperimentConfig) -> list[Row]:
     check_overrides(config.teacher or {}, "teacher", TEACHER_OWNED)
     check_grid(config.teacher_grid, "teacher_grid", TEACHER_OWNED, finetune_options())
     check_overrides(config.distill or {}, "distill")
+    check_attack_options(config.attack)
     for task in (config.task_settings or {}):
         get_task(task)
         check_overrides(task_setting(config, task, "teacher", {}), f"task_settings.{task}.teacher", TEACHER_OWNED)

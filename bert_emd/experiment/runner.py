@@ -19,6 +19,7 @@ from bert_emd.data.tasks import get_task
 from bert_emd.errors import BertEmdError
 from bert_emd.experiment.clock import timed
 from bert_emd.experiment.config import ExperimentConfig, Row, as_list, check_experiment, select_rows, task_setting
+from bert_emd.experiment.robustness import Robustness
 from bert_emd.experiment.table import build_table, format_table
 from bert_emd.experiment.teacher_grid import choose, dev_score, format_grid, grid_points, point_dir
 from bert_emd.options import resolve_config, to_dict
@@ -39,6 +40,7 @@ class Experiment:
         self.selected = select_rows(self.rows, config.only)  # the rows to train this time
         self.work = Path(config.work_dir) / config.name
         self.results = Path(config.results_dir) / config.name
+        self.robustness = Robustness(self)
 
     # ----- the plan
     def seeds(self, task: str, row: Row | None = None) -> list[int]:
@@ -333,7 +335,10 @@ class Experiment:
             return self.finish()
         started = time.time()
         remaining = [run for run in runs if run not in done]
-        for task in self.teacher_tasks(remaining):  # teachers first: a fault shows early
+        # attacks need the teacher too: those of runs to train, and of finished runs whose model is here
+        to_attack = [run for run in self.robustness.pending(runs)
+                     if run in remaining or (self.run_dir(*run) / "config.json").is_file()]
+        for task in self.teacher_tasks(remaining + to_attack):  # teachers first: a fault shows early
             self.ensure_teacher(task)
         if self.config.teachers_only:
             print(f"\nteachers ready; {len(remaining)} student run(s) left (--teachers-only)")
@@ -342,6 +347,8 @@ class Experiment:
             print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
                   f"({(time.time() - started) / 60:.0f} min so far)", flush=True)
             self.run_student(task, row, seed)
+        for run in self.robustness.pending(runs):  # the runs just trained, and finished ones not yet attacked
+            self.robustness.attack_student(*run)
         if not self.config.report:
             print(f"\n{len(remaining)} run(s) trained; no report (--no-report): build it with --report-only")
             return {"runs": len(runs), "done": len(runs)}
@@ -374,6 +381,9 @@ class Experiment:
             total += seconds or 0.0
             unknown += seconds is None
         left = len(runs) - len(done)
+        if self.robustness.enabled:
+            print(f"  attacks: {len(self.robustness.pending(runs))} student run(s) of classification tasks not yet "
+                  "attacked (each attack's time is not estimated)")
         note = f"; {unknown} run(s) without an estimate" if unknown else ""
         print(f"estimated time left: {format_duration(total)} for {left} student run(s) and the teachers to train, "
               f"one job at a time at the recorded runs' threads{note}")

@@ -15,6 +15,8 @@ TABLE_METRICS = {"cola": ("matthews_correlation",), "sst2": ("accuracy",), "mrpc
                  "qnli": ("accuracy",), "rte": ("accuracy",), "wnli": ("accuracy",),
                  # entity F1 for taggers; SQuAD's exact match and F1 for readers
                  "conll2003": ("f1",), "squad": ("exact_match", "f1"), "squad_v2": ("exact_match", "f1")}
+ATTACK_RESULTS = "attack_results.json"  # `bert-emd attack` run on the record's model (experiment `attack`)
+ATTACK_KEYS = {"accuracy_under_attack": "under attack", "attack_success_rate": "attack success"}
 SHORT = {"matthews_correlation": "mcc", "accuracy": "acc", "f1": "f1", "pearson": "pearson", "spearman": "spearman",
          "exact_match": "em"}
 
@@ -73,6 +75,7 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
         folder = results_dir / "teachers" / task
         if (folder / "eval_results.json").is_file():
             teacher_row["tasks"][task] = task_cell([_read(folder / "eval_results.json")], task)
+            teacher_row["tasks"][task].update(attack_cell([folder / ATTACK_RESULTS], "model"))
             # every grid point, and each re-training of the chosen point on another machine
             clocks = sorted(folder.glob("grid/*/wall_clock.json")) + \
                 sorted(folder.glob("retrained/*/*/wall_clock.json"))
@@ -88,6 +91,7 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
             results = [_read(path) for path in folders]
             entry["tasks"][task] = task_cell(results, task)
             entry["tasks"][task]["seeds"] = [path.parent.name.removeprefix("seed") for path in folders]
+            entry["tasks"][task].update(attack_cell([path.parent / ATTACK_RESULTS for path in folders], "model"))
             entry["parameters"] = results[0]["parameters"]["student"]
             for path in folders:
                 clock = path.parent / "wall_clock.json"
@@ -98,6 +102,23 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
         scores = [entry["tasks"][task]["score"]["mean"] for task in tasks if task in entry["tasks"]]
         entry["average"] = statistics.fmean(scores) if len(scores) == len(tasks) else None
     return table
+
+
+def attack_cell(paths: list[Path], role: str) -> dict:
+    """Accuracy under attack and attack success rate over the seeds whose record holds an attack (none: {})."""
+    found = [_read(path)["models"][role] for path in paths if path.is_file()]
+    if not found:
+        return {}
+    cell = {key: spread([result[key] for result in found if result[key] is not None])
+            for key in ATTACK_KEYS}
+    return {"attack": {key: value for key, value in cell.items() if value["n"]}}
+
+
+def attack_columns(table: dict) -> list[tuple[str, str, str]]:
+    """(task, key, column name) of every task some row has attack results for."""
+    return [(task, key, f"{get_task(task).display_name} {short}") for task in table["tasks"]
+            for key, short in ATTACK_KEYS.items()
+            if any(key in entry["tasks"].get(task, {}).get("attack", {}) for entry in table["rows"])]
 
 
 def _speed(measured: dict | None) -> dict:
@@ -114,7 +135,9 @@ def format_table(table: dict) -> str:
             if task in entry["tasks"]:
                 names += [name for name in entry["tasks"][task]["metrics"] if name not in names]
                 break
-    header = ["model", "layers"] + names + ["average", "params", "latency ms", "speedup"]
+    attacks = attack_columns(table)
+    header = ["model", "layers"] + names + [name for _, _, name in attacks] + ["average", "params", "latency ms",
+                                                                               "speedup"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in table["rows"]:
         cells = [entry["name"], str(entry["layers"] or "-")]
@@ -126,6 +149,10 @@ def format_table(table: dict) -> str:
                 cells.append(f"{100 * found['mean']:.1f} ± {100 * found['std']:.1f} ({found['n']})")
             else:
                 cells.append(f"{100 * found['mean']:.1f}")
+        for task, key, _ in attacks:
+            found = entry["tasks"].get(task, {}).get("attack", {}).get(key)
+            cells.append("-" if found is None else f"{100 * found['mean']:.1f}" + (
+                f" ± {100 * found['std']:.1f} ({found['n']})" if found["n"] > 1 else ""))
         cells.append(f"{100 * entry['average']:.1f}" if entry.get("average") is not None else "-")
         cells.append(f"{entry['parameters'] / 1e6:.1f}M" if entry.get("parameters") else "-")
         cells.append(f"{entry['latency_ms']:.0f}" if entry.get("latency_ms") else "-")
@@ -138,4 +165,9 @@ def format_table(table: dict) -> str:
                      f"number is one run. Latency: p50 of {latency.get('repeats')} PyTorch fp32 forward passes at "
                      f"batch {latency.get('batch_size')} x length {latency.get('length')} with "
                      f"{latency.get('threads')} CPU threads, all models measured in turn in one run.")
+    if attacks:
+        lines.append("")
+        lines.append("Under attack: accuracy x 100 of the attacked dev examples after the TextFooler-style attack "
+                     "(`bert-emd attack`); attack success: the share of the correctly classified ones it flips. "
+                     "Every model is attacked on the same seeded examples.")
     return "\n".join(lines)

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from torch import nn
 
 from bert_emd.errors import BertEmdError
-from bert_emd.hybrid.lowrank import LowRankLinear, as_dense, rank_for_energy, rank_for_ratio, replace_module
+from bert_emd.families import encoder_blocks
+from bert_emd.hybrid.lowrank import (
+    LowRankLinear,
+    as_dense,
+    rank_for_energy,
+    rank_for_ratio,
+    replace_module,
+    target_modules,
+)
 from bert_emd.hybrid.pruning import apply_pruning, nonzero_weights
 
 
@@ -71,6 +79,16 @@ def plan_step(chosen: dict[str, nn.Module], encoder_dense: int, ratio: float, pr
     if sparsity >= 1.0:
         raise BertEmdError(f"target ratio {ratio:g} is unreachable: pruning would have to remove every weight")
     return StepPlan(ratio, keep, ranks, max(0.0, sparsity))
+
+
+def plan_compression(model: nn.Module, targets: list[str], ratios: list[float], prune_share: float, rank_by: str,
+                     energy: float, name: str = "model") -> tuple[dict[str, nn.Module], int, list[StepPlan]]:
+    """The Linear layers of ``model`` to compress, its dense encoder parameters, and the plan of each ratio, in
+    order (made before any change, so a ratio the layout cannot reach fails first)."""
+    chosen = target_modules(model, targets, name)
+    shapes = {module_name: tuple(as_dense(module)[0].shape) for module_name, module in chosen.items()}
+    dense = encoder_parameter_counts(encoder_blocks(model, name))["dense"]
+    return chosen, dense, [plan_step(chosen, dense, ratio, prune_share, rank_by, energy, shapes) for ratio in ratios]
 
 
 def apply_step(model: nn.Module, chosen: dict[str, nn.Module], plan: StepPlan, scope: str) -> dict[str, nn.Module]:

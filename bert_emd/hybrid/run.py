@@ -25,8 +25,8 @@ from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.evaluate import evaluate_models, format_results
 from bert_emd.evaluation.metrics import compute_metrics
 from bert_emd.families import encoder_blocks
-from bert_emd.hybrid.compress import StepPlan, apply_step, chosen_nonzero, encoder_parameter_counts, plan_step
-from bert_emd.hybrid.lowrank import TARGET_GROUPS, TARGETS, as_dense, target_modules
+from bert_emd.hybrid.compress import StepPlan, apply_step, chosen_nonzero, encoder_parameter_counts, plan_compression
+from bert_emd.hybrid.lowrank import TARGET_GROUPS, TARGETS, target_modules
 from bert_emd.hybrid.pruning import SCOPES
 from bert_emd.hybrid.storage import DENSE_COPY, WEIGHTS, load_hybrid, save_dense_copy, save_hybrid
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
@@ -108,14 +108,12 @@ def hybrid(config: HybridConfig | str | dict | None = None, **overrides) -> dict
     teacher = load_trained_classifier(config.teacher, task, role="teacher")
     student = load_trained_classifier(config.teacher, task, role="teacher")
     tokenizer = load_tokenizer(config.teacher, config.max_length)
-    layers = encoder_blocks(student, config.teacher)
-    chosen = target_modules(student, targets, config.teacher)
-    shapes = {name: tuple(as_dense(module)[0].shape) for name, module in chosen.items()}
-    encoder_dense = encoder_parameter_counts(layers)["dense"]
     # every step planned before any training (the target first, so its error names it): an unreachable
     # target fails now
-    plans = [plan_step(chosen, encoder_dense, ratio, config.prune_share, config.rank_by, config.energy, shapes)
-             for ratio in step_ratios(config.target_ratio, config.steps)[::-1]][::-1]
+    ratios = step_ratios(config.target_ratio, config.steps)[::-1]
+    chosen, encoder_dense, plans = plan_compression(student, targets, ratios, config.prune_share, config.rank_by,
+                                                    config.energy, config.teacher)
+    plans = plans[::-1]
 
     output = Path(config.output)
     train = tokenize(load_split(task, config, "train"), tokenizer, config.max_length, "Tokenising train")
