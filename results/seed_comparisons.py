@@ -25,7 +25,9 @@ PAIRS = {  # (row, row it is compared with)
                      ("emd-L2-wsum", "emd-L2"), ("emd-L3-wsum", "emd-L3"), ("emd-L3-tinybert", "emd-L3"),
                      ("emd-L3-tinybert", "skip-L3-tinybert"), ("emd-L3-tinybert", "last-L3-tinybert"),
                      ("emd-L2-tinybert", "emd-L2"), ("emd-L2-tinybert", "skip-L2-tinybert"),
-                     ("emd-L2-tinybert", "last-L2-tinybert")],
+                     ("emd-L2-tinybert", "last-L2-tinybert"),
+                     # BERT-of-Theseus (the grid's chosen setting) against the distilled students of its depth
+                     ("theseus-L3", "emd-L3"), ("theseus-L3", "skip-L3"), ("theseus-L2", "emd-L2")],
 }
 WEIGHT_RUNS = {"sst2_gpu": ["emd-L2", "emd-L3", "emd-L2-init12", "emd-L2-T5"]}
 
@@ -107,8 +109,9 @@ def main() -> None:
             print(f"{name:10} no table.json yet: build it with `bert-emd experiment --config ... --report-only`")
             continue
         table = json.loads((RESULTS / name / "table.json").read_text())
+        names = {entry["name"] for entry in table["rows"]}  # a row the table does not hold yet has no pairs
         out[name] = {"paired": {f"{row} - {other}": paired(table, row, other, RESULTS / name / "runs")
-                                   for row, other in pairs}}
+                                   for row, other in pairs if {row, other} <= names}}
         for row in WEIGHT_RUNS.get(name, []):
             for state in sorted((RESULTS / name / "runs").glob(f"*/{row}/seed*/distill_state.json")):
                 summary = weight_summary(json.loads(state.read_text()))
