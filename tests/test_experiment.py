@@ -639,3 +639,20 @@ def test_attack_columns_attack_the_teacher_once_and_every_classification_student
 def test_bad_attack_settings(tiny_bert, glue_dir, tmp_path, attack, message):
     with pytest.raises(BertEmdError, match=re.escape(message)):
         experiment(**tiny_experiment(tiny_bert, glue_dir, tmp_path, attack=attack, dry_run=True))
+
+
+def test_theseus_records_give_their_own_step_rate(tmp_path):
+    """A theseus record (one training, its figures at the top; successor_layers) is rated as theseus, a distill
+    record per stage: a theseus row is estimated from theseus runs where there are some."""
+    runs = tmp_path / "runs" / "mrpc"
+    records = {"theseus-L3": ("theseus", {"successor_layers": 3}, {"runtime_s": 300.0, "steps": 100}),
+               "emd-L3": ("distill", {"student_layers": 3}, {"joint": {"runtime_s": 600.0, "steps": 100}})}
+    for row, (command, config, train) in records.items():
+        folder = runs / row / "seed1"
+        folder.mkdir(parents=True)
+        (folder / "eval_results.json").write_text(json.dumps({"task": "mrpc", "train": train}))
+        (folder / "run_config.json").write_text(json.dumps({"command": command, "config": config,
+                                                            "accelerator": "cpu"}))
+    rates = {rate.method: rate for rate in recorded_rates(tmp_path)}
+    assert rates["theseus"].layers == rates["distill"].layers == 3
+    assert rates["theseus"].seconds_per_step == 3.0 and rates["distill"].seconds_per_step == 6.0

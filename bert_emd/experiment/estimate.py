@@ -32,6 +32,7 @@ class Rate:
     layers: int
     seconds_per_step: float
     accelerator: str  # run_config.json's: "cpu" or the GPU's name (recorded_accelerator)
+    method: str = "distill"  # the command that trained it: distill or theseus (one step costs differently)
 
 
 def recorded_accelerator(run: dict) -> str:
@@ -52,15 +53,19 @@ def recorded_rates(results: Path) -> list[Rate]:
         results_file, run = read_json(record), read_json(record.parent / "run_config.json")
         if not results_file or not run:
             continue
-        stages = [stage for stage in (results_file.get("train") or {}).values() if isinstance(stage, dict)]
+        train = results_file.get("train") or {}
+        # distill: one entry per stage; theseus: one training, its figures at the top
+        stages = [stage for stage in train.values() if isinstance(stage, dict)] or [train]
         seconds = sum(stage.get("runtime_s") or 0 for stage in stages)
         steps = sum(stage.get("steps") or 0 for stage in stages)
         clock = read_json(record.parent / "wall_clock.json") or {}
         if (clock.get("sittings") or 1) > 1:  # resumed: the Trainer's runtime is its last sitting's only
             seconds = clock.get("seconds") or 0
         if seconds > 0 and steps > 0:
-            rates.append(Rate(results_file.get("task", record.parts[-4]), run["config"]["student_layers"],
-                              seconds / steps, recorded_accelerator(run)))
+            method = "theseus" if run.get("command") == "theseus" else "distill"
+            layers = run["config"].get("successor_layers" if method == "theseus" else "student_layers")
+            rates.append(Rate(results_file.get("task", record.parts[-4]), layers, seconds / steps,
+                              recorded_accelerator(run), method))
     return rates
 
 
@@ -134,7 +139,13 @@ class Estimator:
         return sum(math.ceil(per_epoch * value) for value in epochs)
 
     def student(self, task: str, row, seed: int) -> tuple[float | None, str]:
-        rate, source = seconds_per_step(self.rates, task, row.layers, self.other_rates)
+        method = "theseus" if row.mapping == "theseus" else "distill"
+        own = [rate for rate in self.rates if rate.method == method]
+        if any(rate.task == task and rate.layers == row.layers for rate in own):
+            rate, source = seconds_per_step(own, task, row.layers)  # runs of the same command, task and depth
+            source = source.replace(" run(s)", " theseus run(s)") if method == "theseus" else source
+        else:
+            rate, source = seconds_per_step(self.rates, task, row.layers, self.other_rates)
         steps = self.planned_steps(task, row, seed)
         if rate is None:
             return None, f"{steps} steps; {source}"
