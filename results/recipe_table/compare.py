@@ -300,6 +300,8 @@ def main() -> None:
                   "| seed 1: steps (best) | layer terms in loss | prediction loss |", "|---" * 8 + "|"]
         summary[task] = {"teacher": teacher_score, "rows": {}}
         for row in sorted(task_folder.iterdir()):
+            if row.name.startswith("theseus"):  # no layer terms to weigh: the Theseus rows are in table.md
+                continue
             entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
                        if (seed / "eval_results.json").is_file()]
             if not entries:
