@@ -87,5 +87,7 @@ default_runs() {
 for name in ${@:-$(default_runs)}; do
     started=$(date +%s)
     run "$name"
-    echo "$name finished: $(date -u +%H:%M), $(( ($(date +%s) - started) / 60 )) min"
+    line="$name finished: $(date -u +%H:%M), $(( ($(date +%s) - started) / 60 )) min"
+    echo "$line"
+    echo "$line" >> "$RECORDS/wall_clock.log"  # the compute of each run (one that was finished before: 0 min)
 done

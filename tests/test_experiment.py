@@ -656,3 +656,21 @@ def test_theseus_records_give_their_own_step_rate(tmp_path):
     rates = {rate.method: rate for rate in recorded_rates(tmp_path)}
     assert rates["theseus"].layers == rates["distill"].layers == 3
     assert rates["theseus"].seconds_per_step == 3.0 and rates["distill"].seconds_per_step == 6.0
+
+
+def test_an_attack_figure_the_attack_could_not_give_is_left_out_of_the_cell(tmp_path):
+    """A model that got no attacked example right has no success rate: the cell keeps accuracy under attack only."""
+    from bert_emd.experiment.table import attack_cell
+
+    paths = []
+    for seed, (under, success) in enumerate(((0.25, 0.5), (0.0, None)), start=1):
+        path = tmp_path / f"seed{seed}" / "attack_results.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"models": {"model": {"accuracy_under_attack": under,
+                                                         "attack_success_rate": success}}}))
+        paths.append(path)
+    cell = attack_cell(paths + [tmp_path / "seed3" / "attack_results.json"])  # seed 3: not attacked
+    assert cell["attack"]["accuracy_under_attack"]["values"] == [0.25, 0.0]
+    assert cell["attack"]["attack_success_rate"]["values"] == [0.5]
+    assert attack_cell([paths[1]])["attack"].keys() == {"accuracy_under_attack"}
+    assert attack_cell([tmp_path / "none.json"]) == {}

@@ -69,7 +69,8 @@ def recorded_rates(results: Path) -> list[Rate]:
     return rates
 
 
-def seconds_per_step(rates: list[Rate], task: str, layers: int, others: list[Rate] = ()) -> tuple[float | None, str]:
+def seconds_per_step(rates: list[Rate], task: str, layers: int, others: list[Rate] = (),
+                     kind: str = "") -> tuple[float | None, str]:
     """The median rate of this experiment's runs of the task and depth, else of the task scaled by depth (its
     sequence lengths matter more than the depth), else the same from the other experiments' records (``others``),
     else runs of that depth on other tasks (this experiment's, then the others')."""
@@ -77,7 +78,7 @@ def seconds_per_step(rates: list[Rate], task: str, layers: int, others: list[Rat
     for pool, note in ((rates, ""), (others, borrowed)):
         same = [rate.seconds_per_step for rate in pool if rate.task == task and rate.layers == layers]
         if same:
-            return statistics.median(same), f"{len(same)} {task} L{layers} run(s){note}"
+            return statistics.median(same), f"{len(same)} {task} L{layers}{kind} run(s){note}"
         scaled = [rate.seconds_per_step * layers / rate.layers for rate in pool if rate.task == task]
         if scaled:
             return statistics.median(scaled), f"{len(scaled)} {task} run(s), scaled by depth{note}"
@@ -141,9 +142,8 @@ class Estimator:
     def student(self, task: str, row, seed: int) -> tuple[float | None, str]:
         method = "theseus" if row.mapping == "theseus" else "distill"
         own = [rate for rate in self.rates if rate.method == method]
-        if any(rate.task == task and rate.layers == row.layers for rate in own):
-            rate, source = seconds_per_step(own, task, row.layers)  # runs of the same command, task and depth
-            source = source.replace(" run(s)", " theseus run(s)") if method == "theseus" else source
+        if any(rate.task == task and rate.layers == row.layers for rate in own):  # the same command, task, depth
+            rate, source = seconds_per_step(own, task, row.layers, kind=" theseus" if method == "theseus" else "")
         else:
             rate, source = seconds_per_step(self.rates, task, row.layers, self.other_rates)
         steps = self.planned_steps(task, row, seed)

@@ -16,9 +16,9 @@ from pathlib import Path
 from bert_emd.data.tasks import get_task
 from bert_emd.errors import BertEmdError
 from bert_emd.experiment.clock import timed
+from bert_emd.experiment.table import ATTACK_RESULTS as RESULTS
 from bert_emd.runinfo import write_json
 
-RESULTS = "attack_results.json"
 # Set by the runner for each attack, so a config may not set them.
 ATTACK_OWNED = {"task", "model", "teacher", "output", "data_dir", "max_train_samples", "max_eval_samples",
                 "overwrite", "resume", "train_file", "validation_file", "test_file", "augmented_train"}

@@ -75,7 +75,7 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
         folder = results_dir / "teachers" / task
         if (folder / "eval_results.json").is_file():
             teacher_row["tasks"][task] = task_cell([_read(folder / "eval_results.json")], task)
-            teacher_row["tasks"][task].update(attack_cell([folder / ATTACK_RESULTS], "model"))
+            teacher_row["tasks"][task].update(attack_cell([folder / ATTACK_RESULTS]))
             # every grid point, and each re-training of the chosen point on another machine
             clocks = sorted(folder.glob("grid/*/wall_clock.json")) + \
                 sorted(folder.glob("retrained/*/*/wall_clock.json"))
@@ -91,7 +91,7 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
             results = [_read(path) for path in folders]
             entry["tasks"][task] = task_cell(results, task)
             entry["tasks"][task]["seeds"] = [path.parent.name.removeprefix("seed") for path in folders]
-            entry["tasks"][task].update(attack_cell([path.parent / ATTACK_RESULTS for path in folders], "model"))
+            entry["tasks"][task].update(attack_cell([path.parent / ATTACK_RESULTS for path in folders]))
             entry["parameters"] = results[0]["parameters"]["student"]
             for path in folders:
                 clock = path.parent / "wall_clock.json"
@@ -104,14 +104,16 @@ def build_table(results_dir: Path, tasks: list[str], rows, latency: dict) -> dic
     return table
 
 
-def attack_cell(paths: list[Path], role: str) -> dict:
-    """Accuracy under attack and attack success rate over the seeds whose record holds an attack (none: {})."""
-    found = [_read(path)["models"][role] for path in paths if path.is_file()]
-    if not found:
-        return {}
-    cell = {key: spread([result[key] for result in found if result[key] is not None])
-            for key in ATTACK_KEYS}
-    return {"attack": {key: value for key, value in cell.items() if value["n"]}}
+def attack_cell(paths: list[Path]) -> dict:
+    """Accuracy under attack and attack success rate of the attacked model over the seeds whose record holds an
+    attack (none: {}); a figure the attack could not give (no example classified correctly) is left out."""
+    found = [_read(path)["models"]["model"] for path in paths if path.is_file()]
+    cell = {}
+    for key in ATTACK_KEYS:
+        values = [result[key] for result in found if result[key] is not None]
+        if values:
+            cell[key] = spread(values)
+    return {"attack": cell} if cell else {}
 
 
 def attack_columns(table: dict) -> list[tuple[str, str, str]]:
