@@ -8,7 +8,8 @@
 #   # RUN: teacher L3-emd L3-skip L2-emd L2-skip theseus-L3 hybrid-2x int8, attack-NAME for each of those
 #   # (attack-teacher first); default: all. A finished run is skipped, an interrupted one resumes.
 # Teachers: the recipe table's chosen grid point of each task (SST-2: recipe_sst2_cpu's teacher settings).
-# Students: each command's defaults on the original training data (no augmentation), seed 1.
+# Students: each command's defaults on the original training data (no augmentation), seed 1; the Theseus successor
+# at lr 1e-4 (at its default 2e-5 this teacher's successor stays at one class: results/theseus_lr_check/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TASK=${1:?"usage: experiments/attack_table.sh TASK [RUN ...]"}; shift
@@ -35,7 +36,7 @@ train() {
               $BERT_EMD distill --teacher "$WORK/teacher" "${DATA_ARGS[@]}" --student-layers "$layers" \
                   --mapping "${name#*-}" --seed 1 --output "$WORK/$name" ;;
         theseus-L3) $BERT_EMD theseus --teacher "$WORK/teacher" "${DATA_ARGS[@]}" --successor-layers 3 --seed 1 \
-                        --output "$WORK/$name" ;;
+                        --learning-rate 1e-4 --output "$WORK/$name" ;;
         hybrid-2x) $BERT_EMD hybrid --teacher "$WORK/teacher" "${DATA_ARGS[@]}" --target-ratio 2 --steps 3 \
                        --prune-share 0.5 --hidden-loss --epochs 1 --batch-size 16 --learning-rate 5e-5 --seed 1 \
                        --output "$WORK/$name" ;;

@@ -1,4 +1,4 @@
-"""How the teacher labels augmented examples against the originals they came from (issue 16 diagnostic).
+"""How the teacher labels augmented examples against the originals they came from (a diagnostic of the augmented rows).
 
 Samples 600 original and 600 augmented examples of a task's augmented file (seed 0) and reports the share
 the fine-tuned teacher predicts as the positive class (label 1), beside the share of the copied labels.

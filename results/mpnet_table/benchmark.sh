@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 17's benchmark line: the MPNet-12 MRPC teacher against its 4-layer EMD student (experiments/mpnet_table.yaml)
+# The MPNet table's benchmark line: the MPNet-12 MRPC teacher against its 4-layer EMD student (experiments/mpnet_table.yaml)
 # and a 6-layer student of it (weights from a 16-example smoke distillation: latency does not depend on them),
 # PyTorch fp32 and ONNX Runtime fp32 / int8, the models measured in turn in one run, 2 threads, nothing else running.
 #   WORK=/path/to/work_dir bash results/mpnet_table/benchmark.sh
