@@ -457,6 +457,25 @@ def test_the_report_says_when_int8_costs_points(compressed):
     assert any("Int8 costs 4.00 points" in line for line in summary_lines(far))
 
 
+def test_the_report_warns_of_a_student_that_answers_one_class(compressed):
+    from bert_emd.compress.report import summary_lines
+    from bert_emd.data import get_task
+    from bert_emd.evaluation.metrics import constant_prediction_note
+
+    output, report = compressed
+    dev = json.loads((output / "student" / "eval_results.json").read_text())["splits"]["dev"]
+    constant = dev.get("constant_prediction")  # the tiny student may well answer one class
+    assert report["constant_prediction"] == (constant_prediction_note(get_task("sst2"), constant) if constant
+                                             else None)
+    assert report["methods"][0]["constant_prediction"] == report["constant_prediction"]
+    note = constant_prediction_note(get_task("sst2"), {"label": 1})
+    flagged = {**report, "methods": [{**report["methods"][0], "constant_prediction": note}]}
+    layers = report["methods"][0]["layers"]
+    assert f"WARNING, emd ({layers} layers, the kept student): {note}." in summary_lines(flagged)
+    varied = {**report, "methods": [{**report["methods"][0], "constant_prediction": None}]}
+    assert not any(line.startswith("WARNING") for line in summary_lines(varied))
+
+
 def test_data_options_added_later_leave_recorded_stage_keys_as_they_were():
     """A stage recorded before --label-all-tokens and --doc-stride existed is still found finished: at their
     defaults they are not in a stage's settings (so not in its key); set, they are."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -189,3 +190,26 @@ def test_any_trainer_argument_can_be_reached(tiny_bert, glue_dir, tmp_path):
     assert not (output / "runs").exists()  # no TensorBoard logs with --report-to none
     record = json.loads((output / "run_config.json").read_text())
     assert record["config"]["trainer_arg"] == ["max_grad_norm=0.5"]
+
+
+def test_a_model_that_answers_one_class_is_flagged(tiny_teacher, glue_dir, tmp_path, capsys):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    with torch.no_grad():  # the head ignores its input: class 1 for every example
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 4.0]))
+    constant = tmp_path / "constant"
+    model.save_pretrained(constant)
+    shutil.copytree(tiny_teacher, constant, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors",
+                                                                                            "config.json"))
+    report = tmp_path / "report.json"
+    code = main(["evaluate", "--model", str(constant), "--task", "sst2", "--data-dir", str(glue_dir),
+                 "--max-eval-samples", "40", "--teacher", str(tiny_teacher), "--output", str(report)])
+    assert code == 0
+    dev = json.loads(report.read_text())["splits"]["dev"]
+    labels = [int(line.split("\t")[1]) for line in (glue_dir / "SST-2" / "dev.tsv").read_text().splitlines()[1:41]]
+    assert dev["constant_prediction"] == {"label": 1}
+    assert dev["metrics"]["accuracy"] == pytest.approx(sum(labels) / len(labels))
+    assert "warning: the model predicts class '1' for every example" in capsys.readouterr().out

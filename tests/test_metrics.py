@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from bert_emd.data import get_task
-from bert_emd.evaluation.metrics import compute_metrics, loyalty, probability_loyalty
+from bert_emd.evaluation.metrics import (
+    compute_metrics,
+    constant_prediction,
+    constant_prediction_note,
+    loyalty,
+    probability_loyalty,
+)
 
 
 def _confusion(labels, predictions):
@@ -72,3 +78,17 @@ def test_label_loyalty_and_identity():
     assert result["label_loyalty"] == pytest.approx(3 / 4)
     same = loyalty(get_task("sst2"), teacher_logits, teacher_logits)
     assert same == pytest.approx({"label_loyalty": 1.0, "probability_loyalty": 1.0})
+
+
+def test_a_constant_answer_is_named_and_a_varied_one_is_not():
+    sst2, stsb = get_task("sst2"), get_task("stsb")
+    labels = np.array([0, 1, 1, 0, 1])
+    assert constant_prediction(sst2, _logits_for([1, 1, 1, 1, 1]), labels) == {"label": 1}
+    assert constant_prediction(sst2, _logits_for([1, 1, 0, 1, 1]), labels) is None
+    # gold labels that are all one class: a constant answer may be right, nothing to flag
+    assert constant_prediction(sst2, _logits_for([1, 1, 1]), np.array([1, 1, 1])) is None
+    scores = np.array([0.5, 4.0, 2.5, 1.0])
+    assert constant_prediction(stsb, np.full((4, 1), 2.25), scores) == {"value": pytest.approx(2.25)}
+    assert constant_prediction(stsb, np.array([[2.25], [2.26], [2.25], [2.25]]), scores) is None
+    assert "predicts class '1' for every example" in constant_prediction_note(sst2, {"label": 1})
+    assert "predicts 2.25 for every example: its correlations are 0" in constant_prediction_note(stsb, {"value": 2.25})

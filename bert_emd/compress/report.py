@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bert_emd.compress.shapes import BENCHMARK_BACKEND
 from bert_emd.data.tasks import GLUE_TASKS
+from bert_emd.evaluation.metrics import constant_prediction_note
 from bert_emd.experiment.table import percent_rounded_down
 from bert_emd.runinfo import package_versions, read_json, write_json
 
@@ -109,6 +110,9 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
                    "student_share_of_teacher_percent": _share(student_score, teacher_score),
                    "deployed_share_of_teacher_percent": _share(deployed_score, teacher_score)},
         "loyalty": scored.get("loyalty"),
+        # a student that answers the same for every dev example: the report says so in words
+        "constant_prediction": constant_prediction_note(task, scored["constant_prediction"])
+        if scored.get("constant_prediction") else None,
         "deployed_agreement_with_student": deployed.get("prediction_agreement"),
         "deployed_max_output_difference": deployed["max_abs_output_difference"],
         "meets_target": meets,
@@ -160,7 +164,7 @@ def build_report(config, task, backend: str, teacher: str, table: list[dict], tr
                   "deployed_mean": entry["scores"]["deployed_mean"],
                   "deployed_share_of_teacher_percent": entry["scores"]["deployed_share_of_teacher_percent"],
                   "speedup_vs_baseline": entry["speed"]["speedup_vs_baseline"], "meets_target": entry["meets_target"],
-                  "kept": entry is kept} for entry in entries]
+                  "constant_prediction": entry["constant_prediction"], "kept": entry is kept} for entry in entries]
     return {
         "task": task.name, "main_metric": task.main_metric, "teacher": teacher, "backend": backend,
         "baseline": config.baseline, "method_option": config.method,
@@ -344,6 +348,10 @@ def summary_lines(report: dict) -> list[str]:
                      f"{exit_['mean_exit_layer']:.2f}) measured {exit_['measured_speedup']:.2f}x against the full "
                      f"model ({exit_['measured_on']}); it has no ONNX form, so it runs in PyTorch and its latency "
                      "here is the teacher's PyTorch p50 divided by that speedup.")
+    for entry in report["methods"]:
+        if entry.get("constant_prediction"):
+            lines.append(f"WARNING, {entry['method']} ({_shape_words(entry)}"
+                         f"{', the kept student' if entry['kept'] else ''}): {entry['constant_prediction']}.")
     for left in report.get("methods_left_out", []):
         lines.append(f"{left['method']} was left out: {left['why']}.")
     if len(report["methods"]) > 1:

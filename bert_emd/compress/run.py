@@ -377,6 +377,11 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
     write_json(output / "run_config.json", run_record("compress", config, task=task.name))
     if config.records_dir:
         copy_records(output, Path(config.records_dir))
+    from bert_emd.compress.report import summary_lines
+
+    for line in summary_lines(report):
+        if line.startswith("WARNING"):
+            print(line, file=sys.stderr)
     print(f"report written to {output / 'report.html'} (and report.md, report.json); the kept student "
           f"({report['method']}) is in {report['student']} (model card README.md), its {backend} form in "
           f"{report['deployed']}")

@@ -13,7 +13,7 @@ from transformers import DataCollatorWithPadding
 from bert_emd.data.loading import UNLABELLED, DataOptions, expand_split, load_split, resolve_task, tokenize
 from bert_emd.data.tasks import TaskSpec
 from bert_emd.errors import BertEmdError
-from bert_emd.evaluation.metrics import compute_metrics, loyalty
+from bert_emd.evaluation.metrics import compute_metrics, constant_prediction, constant_prediction_note, loyalty
 from bert_emd.finite import NonFiniteError
 from bert_emd.models import label_names_of, load_config, load_tokenizer, load_trained_classifier
 from bert_emd.options import option, resolve_config
@@ -55,10 +55,14 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, description:
 
 
 def score_split(task: TaskSpec, dataset, logits: np.ndarray, split: str) -> dict[str, float]:
+    return compute_metrics(task, logits, split_labels(task, dataset, split))
+
+
+def split_labels(task: TaskSpec, dataset, split: str) -> np.ndarray:
     labels = np.asarray(list(dataset["label"]))
     if not task.is_regression and (labels == UNLABELLED).any():
         raise BertEmdError(f"the {split} split has no labels to score against; use `bert-emd predict` for it")
-    return compute_metrics(task, logits, labels)
+    return labels
 
 
 def evaluate_models(task: TaskSpec, data: DataOptions, split: str, model, tokenizer, teacher=None,
@@ -70,6 +74,9 @@ def evaluate_models(task: TaskSpec, data: DataOptions, split: str, model, tokeni
         logits = predict_logits(model, tokenizer, tokenize(raw, tokenizer, data.max_length), batch_size,
                                 f"Scoring {name}")
         entry = {"num_examples": len(raw), "metrics": score_split(task, raw, logits, name)}
+        constant = constant_prediction(task, logits, split_labels(task, raw, name))
+        if constant is not None:
+            entry["constant_prediction"] = constant
         if teacher is not None:
             teacher_logits = predict_logits(
                 teacher, teacher_tokenizer, tokenize(raw, teacher_tokenizer, data.max_length), batch_size,
@@ -86,6 +93,8 @@ def format_results(task: TaskSpec, results: dict, reference: str = "teacher") ->
     for split, entry in results.items():
         parts = [f"{name}={value:.4f}" for name, value in entry["metrics"].items()]
         lines.append(f"{task.display_name} {split} ({entry['num_examples']} examples): {'  '.join(parts)}")
+        if "constant_prediction" in entry:
+            lines.append(f"  warning: {constant_prediction_note(task, entry['constant_prediction'])}")
         if "teacher_metrics" in entry:
             teacher = "  ".join(f"{name}={value:.4f}" for name, value in entry["teacher_metrics"].items())
             lines.append(f"  {reference}: {teacher}")

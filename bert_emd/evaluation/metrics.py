@@ -35,6 +35,31 @@ def compute_metrics(task: TaskSpec, logits: np.ndarray, labels: np.ndarray) -> d
     return {name: float(scorers[name]()) for name in task.metrics}
 
 
+def constant_prediction(task: TaskSpec, logits: np.ndarray, labels: np.ndarray) -> dict | None:
+    """What a model that gives the same answer for every example gives (``{"label": i}`` or ``{"value": x}``),
+    where the gold labels are not all the same; None otherwise. Such a model scores as a constant guess does (that
+    class's share as accuracy, correlations 0): its row in a table says nothing about its method."""
+    predictions, labels = predictions_from_logits(task, logits), np.asarray(labels)
+    if len(predictions) < 2 or len(np.unique(labels)) < 2:
+        return None
+    if task.is_regression:
+        spread = float(np.std(predictions))
+        return {"value": float(np.mean(predictions))} if spread <= 1e-6 * float(np.std(labels)) else None
+    return {"label": int(predictions[0])} if len(np.unique(predictions)) == 1 else None
+
+
+def constant_prediction_note(task: TaskSpec, constant: dict) -> str:
+    """One line on a model that answers the same for every example (``constant_prediction`` of a results entry)."""
+    if "label" in constant:
+        names = task.labels
+        label = names[constant["label"]] if constant["label"] < len(names) else constant["label"]
+        answer = f"class {label!r} for every example: it scores as that constant guess does"
+    else:
+        answer = f"{constant['value']:.4g} for every example: its correlations are 0"
+    return (f"the model predicts {answer} (of a trained model: training did not move it from a constant; too low "
+            "a learning rate, too few steps, or a frozen part that decides the output)")
+
+
 def correlation(method, first: np.ndarray, second: np.ndarray) -> float:
     """Pearson or Spearman correlation; 0.0 where it is undefined (a constant side, e.g. a model that predicts
     one value for every example), as scikit-learn's Matthews correlation does, instead of NaN."""
