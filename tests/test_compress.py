@@ -4,11 +4,13 @@ artefact read back, resume after an interruption between stages, the dry run, an
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
 
 import bert_emd
+from bert_emd.compress import recipe
 from bert_emd.compress.shapes import choose_shape, latency_table
 from bert_emd.errors import BertEmdError
 from tests.test_bad_input import assert_one_line_error, run_cli
@@ -281,8 +283,14 @@ def test_auto_trains_emd_theseus_and_hybrid_and_keeps_the_best(tiny_teacher, glu
         assert record["command"] == ("theseus" if method == "theseus" else "distill")
     theseus_config = json.loads((output / "student-theseus" / "run_config.json").read_text())["config"]
     emd_config = json.loads((output / "student-emd" / "run_config.json").read_text())["config"]
-    for same in ("augmented_train", "epochs", "batch_size", "learning_rate", "seed"):  # the same data and budget
+    for same in ("augmented_train", "epochs", "batch_size", "seed"):  # the same data and budget
         assert theseus_config[same] == emd_config[same], same
+    # its own learning rate and curriculum, p = 1 at the recipe's share of the run's steps
+    lines = sum(1 for line in open(theseus_config["augmented_train"], encoding="utf-8") if line.strip())
+    steps = math.ceil(lines / theseus_config["batch_size"]) * theseus_config["epochs"]
+    assert theseus_config["learning_rate"] == recipe.THESEUS["learning_rate"]
+    assert theseus_config["replacing_rate_schedule"] == "linear"
+    assert theseus_config["replacing_steps_to_one"] == round(recipe.THESEUS_SHARE_TO_ONE * steps)
     assert (output / f"student-{report['method']}" / "README.md").is_file()
     assert "| theseus |" in (output / "report.md").read_text()
 
