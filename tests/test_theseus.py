@@ -47,7 +47,7 @@ def test_the_schedules():
     assert linear.successor_alone_from() == 1000
     sloped = ReplacingSchedule.from_options("linear", 0.5, None, 0.1, 0.0009, None)
     assert sloped.rate_at(500) == pytest.approx(0.55) and sloped.successor_alone_from() == 1000
-    with pytest.raises(BertEmdError, match="one of --replacing-rate-slope K and --replacing-steps-to-one S"):
+    with pytest.raises(BertEmdError, match="one of --replacing-rate-slope K, --replacing-steps-to-one S and"):
         ReplacingSchedule.from_options("linear", 0.5, None, 0.3, None, None)
     with pytest.raises(BertEmdError, match="one of"):
         ReplacingSchedule.from_options("linear", 0.5, None, 0.3, 0.001, 100)
@@ -152,6 +152,11 @@ def test_a_linear_schedule_and_resume(tiny_teacher, glue_dir, tmp_path, monkeypa
                     save_steps=3, **QUICK)
     straight = bert_emd.theseus(output=str(tmp_path / "straight"), **settings)
     assert straight["replacing_rate_per_step"] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0])
+    # p = 1 after half of the 4 planned steps of one epoch, given as a share
+    shared = bert_emd.theseus(output=str(tmp_path / "shared"), **{**settings, "replacing_steps_to_one": None,
+                                                                   "replacing_share_to_one": 0.5, "epochs": 1})
+    assert shared["schedule"]["planned_steps"] == 4 and shared["schedule"]["successor_alone_from_step"] == 2
+    assert shared["replacing_rate_per_step"] == pytest.approx([0.2, 0.6, 1.0, 1.0])
 
     class Interrupt(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
@@ -211,6 +216,12 @@ def test_every_family(kind, tiny_families, glue_dir, tmp_path):
      "--replacing-steps-to-one must be >= 1"),
     (["--successor-layers", "2", "--replacing-rate-schedule", "linear"], "needs one of --replacing-rate-slope"),
     (["--successor-layers", "2", "--replacing-steps", "0"], "--replacing-steps must be >= 1"),
+    (["--successor-layers", "2", "--replacing-rate-schedule", "linear", "--replacing-share-to-one", "0"],
+     "--replacing-share-to-one must be > 0"),
+    (["--successor-layers", "2", "--replacing-rate-schedule", "linear", "--replacing-share-to-one", "1.5"],
+     "--replacing-share-to-one must be > 0 and <= 1"),
+    (["--successor-layers", "2", "--replacing-rate-schedule", "linear", "--replacing-share-to-one", "0.5",
+      "--replacing-steps-to-one", "4"], "takes one of --replacing-rate-slope K, --replacing-steps-to-one S and"),
     ([], "--successor-layers is required"),
 ])
 def test_bad_theseus_options(capsys, tiny_teacher, glue_dir, tmp_path, extra, message):

@@ -30,18 +30,14 @@ DISTILL = {
 # BERT-of-Theseus: the paper's linear curriculum (p = b + k t, p = 1 after S steps, then the successor alone) at
 # the learning rate and b the recipe table's grid chose on MRPC (results/recipe_table/runs/mrpc/theseus-L3-grid-*:
 # the paper's 1e-5 and 2e-5 leave this teacher's successor at or near the majority class); the grid's S = 1000 of
-# 1,261 steps becomes the same share of whatever the run's steps are
-THESEUS = {"learning_rate": 1e-4, "replacing_rate_schedule": "linear", "replacing_rate_start": 0.1}
-THESEUS_SHARE_TO_ONE = 1000 / 1261
+# 1,261 steps is given as that share of the run's steps, so that it holds for data of any size
+THESEUS = {"learning_rate": 1e-4, "replacing_rate_schedule": "linear", "replacing_rate_start": 0.3,
+           "replacing_share_to_one": round(1000 / 1261, 4)}
 AUGMENT_BELOW = 10_000  # TinyBERT augments the small GLUE tasks; `--augment auto` does so under this many examples
 
 
 def teacher_settings(task: str) -> dict:
     return {**TEACHER_DEFAULT, **TEACHER.get(task, {})}
-
-
-def theseus_settings(planned_steps: int) -> dict:
-    return {**THESEUS, "replacing_steps_to_one": max(1, round(THESEUS_SHARE_TO_ONE * planned_steps))}
 
 
 def distill_settings(task: str) -> dict:

@@ -164,9 +164,8 @@ def training_options(config: CompressConfig, task, method: str, teacher: str, la
               "epochs": epochs, "batch_size": config.batch_size, "eval_steps": config.eval_steps,
               "seed": config.seed, "output": str(output)}
     if method == "theseus":  # its own learning rate and curriculum (recipe.THESEUS), the same data and steps
-        steps = math.ceil(_examples(config, task, augmented) / config.batch_size) * epochs
         training = {key: settings[key] for key in ("lr_schedule", "warmup", "save_steps")}
-        theseus = recipe.theseus_settings(math.ceil(steps))
+        theseus = dict(recipe.THESEUS)
         if config.learning_rate is not None:
             theseus["learning_rate"] = config.learning_rate
         return {**shared, **training, **theseus, "successor_layers": layers}
@@ -179,16 +178,6 @@ def training_options(config: CompressConfig, task, method: str, teacher: str, la
 
         return hybrid.training_options(shared, layers)
     return {**shared, **settings, "student_layers": layers, "mapping": method}
-
-
-def _examples(config: CompressConfig, task, augmented: str | None) -> int:
-    """The examples one epoch of training goes over: the augmented file's lines, or the training split's."""
-    if augmented and Path(augmented).is_file():
-        with open(augmented, encoding="utf-8") as handle:
-            return sum(1 for line in handle if line.strip())
-    from bert_emd.models import count_training_examples
-
-    return count_training_examples(task, config)
 
 
 def wants_augmentation(config: CompressConfig, train_examples: int, task=None) -> bool:

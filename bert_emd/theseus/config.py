@@ -30,6 +30,10 @@ class TheseusConfig(TrainingOptions, DataOptions):
                                                 above=0)
     replacing_steps_to_one: int | None = option(None, "linear schedule: steps until p reaches 1 (k = (1 - b) / S), "
                                                 "instead of --replacing-rate-slope", at_least=1)
+    replacing_share_to_one: float | None = option(None, "linear schedule: the share of all optimiser steps after "
+                                                  "which p reaches 1 (S = share x steps, for data of any size), "
+                                                  "instead of --replacing-rate-slope or --replacing-steps-to-one",
+                                                  above=0, at_most=1)
     unfreeze: bool = option(False, "once the successor trains alone, train its embeddings and head too (they stay "
                             "the teacher's while modules are replaced)")
     learning_rate: float = option(2e-5, "peak learning rate of AdamW (the paper: 2e-5)", above=0)

@@ -63,9 +63,14 @@ def planned_steps(examples: int, config: TheseusConfig) -> int:
 
 def schedule_of(config: TheseusConfig, total_steps: int) -> ReplacingSchedule:
     replacing = config.replacing_steps if config.replacing_steps is not None else max(1, total_steps // 2)
+    steps_to_one = config.replacing_steps_to_one
+    if config.replacing_share_to_one is not None:
+        if steps_to_one is not None or config.replacing_rate_slope is not None:
+            raise BertEmdError("the linear schedule takes one of --replacing-rate-slope K, --replacing-steps-to-one "
+                               "S and --replacing-share-to-one F")
+        steps_to_one = max(1, round(config.replacing_share_to_one * total_steps))
     return ReplacingSchedule.from_options(config.replacing_rate_schedule, config.replacing_rate, replacing,
-                                          config.replacing_rate_start, config.replacing_rate_slope,
-                                          config.replacing_steps_to_one)
+                                          config.replacing_rate_start, config.replacing_rate_slope, steps_to_one)
 
 
 @writes_output("theseus", TheseusConfig)
@@ -80,9 +85,8 @@ def theseus(config: TheseusConfig | str | dict | None = None, **overrides) -> di
     teacher_config = load_config(config.teacher)
     family_of(teacher_config, "teacher")
     check_shape(teacher_config.num_hidden_layers, config.successor_layers)
-    if config.replacing_rate_schedule == "linear":  # one of the two, before anything is loaded
-        ReplacingSchedule.from_options("linear", config.replacing_rate, None, config.replacing_rate_start,
-                                       config.replacing_rate_slope, config.replacing_steps_to_one)
+    if config.replacing_rate_schedule == "linear":  # one of the three, before anything is loaded
+        schedule_of(config, total_steps=1)
     task = resolve_task(config, model_labels=label_names_of(teacher_config))
     teacher = load_trained_classifier(config.teacher, task, role="teacher")
     tokenizer = load_tokenizer(config.teacher, config.max_length)

@@ -32,8 +32,8 @@ class ReplacingSchedule:
                      steps_to_one: int | None) -> ReplacingSchedule:
         if kind == "linear":
             if (slope is None) == (steps_to_one is None):
-                raise BertEmdError("the linear schedule needs one of --replacing-rate-slope K and "
-                                   "--replacing-steps-to-one S")
+                raise BertEmdError("the linear schedule needs one of --replacing-rate-slope K, "
+                                   "--replacing-steps-to-one S and --replacing-share-to-one F")
             if steps_to_one is not None:
                 slope = (1.0 - start) / steps_to_one
         return cls(kind, rate, replacing_steps, start, slope)
