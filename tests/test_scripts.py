@@ -47,6 +47,7 @@ REBUILT = [
     ("compress/summary.py", [], ["compress/summary.md", "compress/table.md"]),
     ("conll2003/summary.py", [], ["conll2003/table.md"]),
     ("attack/summary.py", [], ["attack/table.md"]),
+    ("recipe_table/theseus_grid.py", [], ["recipe_table/theseus_grid.md"]),
 ]
 COVERED = {name for name, _, _ in REBUILT} | {"glue_table/loss_terms.py", "glue_table/augment_label_shift.py",
                                               "recipe_table/label_counts.py", "recipe_table/layer_stage_beta.py"}
