@@ -341,3 +341,29 @@ def test_compress_a_tagger_end_to_end(tiny_bert, conll_dir, tmp_path):
     card = ModelCard.load(output / "student" / "README.md")
     assert card.data.pipeline_tag == "token-classification"
     assert "AutoModelForTokenClassification" in card.text
+
+
+def test_a_tagger_that_tags_every_word_alike_is_flagged(tiny_bert, conll_dir, tmp_path, capsys):
+    import shutil
+
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    import bert_emd
+    from bert_emd.data.tasks import CONLL2003_TAGS
+
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_bert, num_labels=len(CONLL2003_TAGS), id2label=dict(enumerate(CONLL2003_TAGS)),
+        label2id={tag: i for i, tag in enumerate(CONLL2003_TAGS)})
+    with torch.no_grad():  # the head ignores its input: 'O' for every word
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([4.0] + [0.0] * (len(CONLL2003_TAGS) - 1)))
+    tagger = tmp_path / "tagger"
+    model.save_pretrained(tagger)
+    shutil.copytree(tiny_bert, tagger, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors",
+                                                                                       "config.json"))
+    scored = bert_emd.evaluate(model=str(tagger), task="conll2003", data_dir=str(conll_dir), max_length=32)
+    dev = scored["splits"]["dev"]
+    assert CONLL2003_TAGS[0] == "O" and dev["constant_prediction"] == {"label": 0}
+    assert dev["metrics"]["f1"] == 0.0  # no entity found
+    assert "warning: the model predicts class 'O' for every word" in capsys.readouterr().out

@@ -48,14 +48,15 @@ def constant_prediction(task: TaskSpec, logits: np.ndarray, labels: np.ndarray) 
     return {"label": int(predictions[0])} if len(np.unique(predictions)) == 1 else None
 
 
-def constant_prediction_note(task: TaskSpec, constant: dict) -> str:
-    """One line on a model that answers the same for every example (``constant_prediction`` of a results entry)."""
+def constant_prediction_note(task: TaskSpec, constant: dict, unit: str = "example") -> str:
+    """One line on a model that answers the same for every example (``constant_prediction`` of a results entry);
+    ``unit``: what gets one answer (a tagger's: word)."""
     if "label" in constant:
         names = task.labels
         label = names[constant["label"]] if constant["label"] < len(names) else constant["label"]
-        answer = f"class {label!r} for every example: it scores as that constant guess does"
+        answer = f"class {label!r} for every {unit}: it scores as that constant guess does"
     else:
-        answer = f"{constant['value']:.4g} for every example: its correlations are 0"
+        answer = f"{constant['value']:.4g} for every {unit}: its correlations are 0"
     return (f"the model predicts {answer} (of a trained model: training did not move it from a constant; too low "
             "a learning rate, too few steps, or a frozen part that decides the output)")
 

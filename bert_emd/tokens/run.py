@@ -16,6 +16,7 @@ from transformers import AutoModelForTokenClassification, DataCollatorForTokenCl
 
 from bert_emd.distill.distiller import Distiller
 from bert_emd.errors import BertEmdError
+from bert_emd.evaluation.metrics import constant_prediction, constant_prediction_note
 from bert_emd.finite import NonFiniteError
 from bert_emd.models import check_finite_weights, label_names_of, load_config, load_pretrained
 from bert_emd.runinfo import write_json
@@ -64,6 +65,10 @@ def score_tokens(task, options, split: str, model, tokenizer, teacher=None, batc
     dataset = token_dataset(sentences, tokenizer, task, options.max_length)
     logits, labels = padded_logits(model, tokenizer, dataset, batch_size)
     entry = {"num_examples": len(sentences), "metrics": entity_metrics(logits, labels, task.labels)}
+    counted = labels != IGNORED
+    constant = constant_prediction(task, logits[counted], labels[counted])  # one tag for every word
+    if constant is not None:
+        entry["constant_prediction"] = constant
     if teacher is not None:
         teacher_logits, _ = padded_logits(teacher, tokenizer, dataset, batch_size)
         entry["teacher_metrics"] = entity_metrics(teacher_logits, labels, task.labels)
@@ -77,6 +82,8 @@ def format_token_results(task, split: str, entry: dict) -> str:
              f"precision={metrics['precision']:.4f}  recall={metrics['recall']:.4f}  "
              f"token_accuracy={metrics['token_accuracy']:.4f}",
              "  per type F1: " + "  ".join(f"{name}={value:.4f}" for name, value in metrics["per_type_f1"].items())]
+    if "constant_prediction" in entry:
+        lines.append(f"  warning: {constant_prediction_note(task, entry['constant_prediction'], 'word')}")
     if "teacher_metrics" in entry:
         lines.append(f"  teacher: f1={entry['teacher_metrics']['f1']:.4f}")
         lines.append("  loyalty: " + "  ".join(f"{k}={v:.4f}" for k, v in entry["loyalty"].items()))
