@@ -39,7 +39,7 @@ def points() -> list[dict]:
 def main() -> str:
     found = points()
     best = max(found, key=lambda point: point["f1"])
-    lines = ["# BERT-of-Theseus grid on MRPC (3 layers from MiniLM-L6, seed 1)", "",
+    lines = ["**BERT-of-Theseus grid on MRPC** (3 layers from MiniLM-L6, seed 1).", "",
              "`.venv/bin/python results/recipe_table/theseus_grid.py` from the records under `runs/mrpc/`. Dev "
              f"scores x 100; the teacher's F1 {100 * found[0]['teacher_f1']:.1f}; the majority class gives F1 81.2 "
              "(accuracy 68.4).", "",
