@@ -35,7 +35,8 @@ def check_outputs(output: Path, mapping: str, student_layers: int = 2, teacher_l
     assert config["num_hidden_layers"] == student_layers
     results = json.loads((output / "eval_results.json").read_text())
     dev = results["splits"]["dev"]
-    assert set(dev) == {"num_examples", "metrics", "teacher_metrics", "loyalty"}
+    # constant_prediction too where the tiny student answers one class (bert_emd.evaluation.metrics)
+    assert set(dev) - {"constant_prediction"} == {"num_examples", "metrics", "teacher_metrics", "loyalty"}
     assert results["parameters"]["student"] < results["parameters"]["teacher"]
     state = json.loads((output / "distill_state.json").read_text())
     assert state["mapping"] == mapping
