@@ -674,3 +674,39 @@ def test_an_attack_figure_the_attack_could_not_give_is_left_out_of_the_cell(tmp_
     assert cell["attack"]["attack_success_rate"]["values"] == [0.5]
     assert attack_cell([paths[1]])["attack"].keys() == {"accuracy_under_attack"}
     assert attack_cell([tmp_path / "none.json"]) == {}
+
+
+def test_a_cell_of_a_constant_model_is_marked(finished):
+    _, table, results = finished
+    text = (results / "table.md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    marked = False
+    for row in table["rows"][1:]:
+        for task, cell in row["tasks"].items():
+            records = [json.loads(path.read_text()) for path in
+                       sorted((results / "runs" / task / row["name"]).glob("seed*/eval_results.json"))]
+            constant = sum("constant_prediction" in record["splits"]["dev"] for record in records)
+            assert cell["constant_seeds"] == constant
+            marked |= constant > 0
+        cells = rows[row["name"]].split(" | ")
+        assert any(part.endswith("*") for part in cells) == any(cell["constant_seeds"] for cell in row["tasks"].values())
+    assert ("\\* At least one seed's model answered one class" in text) == marked
+
+
+def test_the_constant_mark_and_its_legend(finished):
+    import copy
+
+    from bert_emd.experiment.table import format_table
+
+    _, table, _ = finished
+    plain = copy.deepcopy(table)
+    for row in plain["rows"]:
+        for cell in row["tasks"].values():
+            cell["constant_seeds"] = 0
+    text = format_table(plain)
+    assert "*" not in text.replace("\\*", "") and "answered one class" not in text
+    plain["rows"][1]["tasks"]["mrpc"]["constant_seeds"] = 1
+    text = format_table(plain)
+    line = next(line for line in text.splitlines() if line.startswith(f"| {plain['rows'][1]['name']} |"))
+    assert [part.endswith("*") for part in line.strip("| ").split(" | ")[2:4]] == [True, True]  # MRPC F1, accuracy
+    assert "\\* At least one seed's model answered one class" in text

@@ -56,6 +56,9 @@ def task_cell(results: list[dict], task: str) -> dict:
         cell["metrics"][column_name(task, split, metric)] = spread(
             [result["splits"][split]["metrics"][metric] for result in results])
     cell["score"] = spread(per_seed_scores)
+    # seeds whose model answered one class (or value) for every example of a scored split: a constant guess's score
+    cell["constant_seeds"] = sum(any("constant_prediction" in entry for entry in result["splits"].values())
+                                 for result in results)
     return cell
 
 
@@ -141,16 +144,20 @@ def format_table(table: dict) -> str:
     header = ["model", "layers"] + names + [name for _, _, name in attacks] + ["average", "params", "latency ms",
                                                                                "speedup"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    constant = False
     for entry in table["rows"]:
         cells = [entry["name"], str(entry["layers"] or "-")]
         for name in names:
-            found = next((cell["metrics"][name] for cell in entry["tasks"].values() if name in cell["metrics"]), None)
+            cell = next((cell for cell in entry["tasks"].values() if name in cell["metrics"]), None)
+            found = None if cell is None else cell["metrics"][name]
+            mark = "*" if cell is not None and cell.get("constant_seeds") else ""
+            constant |= bool(mark)
             if found is None:
                 cells.append("-")
             elif found["n"] > 1:
-                cells.append(f"{100 * found['mean']:.1f} ± {100 * found['std']:.1f} ({found['n']})")
+                cells.append(f"{100 * found['mean']:.1f} ± {100 * found['std']:.1f} ({found['n']}){mark}")
             else:
-                cells.append(f"{100 * found['mean']:.1f}")
+                cells.append(f"{100 * found['mean']:.1f}{mark}")
         for task, key, _ in attacks:
             found = entry["tasks"].get(task, {}).get("attack", {}).get(key)
             cells.append("-" if found is None else f"{100 * found['mean']:.1f}" + (
@@ -167,6 +174,10 @@ def format_table(table: dict) -> str:
                      f"number is one run. Latency: p50 of {latency.get('repeats')} PyTorch fp32 forward passes at "
                      f"batch {latency.get('batch_size')} x length {latency.get('length')} with "
                      f"{latency.get('threads')} CPU threads, all models measured in turn in one run.")
+    if constant:
+        lines.append("")
+        lines.append("\\* At least one seed's model answered one class (or one value) for every dev example: the cell "
+                     "holds a constant guess's score, not the method's.")
     if attacks:
         lines.append("")
         lines.append("Under attack: accuracy x 100 of the attacked dev examples after the TextFooler-style attack "
