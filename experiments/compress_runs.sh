@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The compress reports under results/compress/: one command per task and target, on the bundled MiniLM-L6
 # (fine-tuned by the first run of each task; the second target reuses that teacher), ONNX Runtime int8 against the
-# fp32 teacher at batch 32 x 128, 2 threads. Run one at a time on an idle machine (the latency is measured).
+# fp32 teacher at batch 32 x 128, 2 threads; and the MPNet-12 MRPC teacher of experiments/recipe_mpnet.yaml
+# (all-mpnet-base-v2 fine-tuned at 2e-5 x 2 epochs: `make mpnet`, then `.venv/bin/bert-emd experiment --config
+# experiments/recipe_mpnet.yaml --tasks mrpc --teachers-only --work-dir /work/runs`; MPNET_TEACHER names another
+# folder). Run one at a time on an idle machine (the latency is measured).
 #   experiments/compress_runs.sh [NAME ...]     # default: all, in this order; a finished one is reused
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +24,9 @@ declare -A RUNS=(
     [sst2-4k-3x]="--teacher $WORK/sst2-4k-2x/teacher --task sst2 --max-train-samples 4000 --target-speedup 3"
     [stsb-2x]="--model minilm-l6 --task stsb --target-speedup 2"
     [stsb-3x]="--teacher $WORK/stsb-2x/teacher --task stsb --target-speedup 3"
+    [mpnet-mrpc-3x]="--teacher ${MPNET_TEACHER:-/work/runs/recipe_mpnet/teachers/mrpc} --task mrpc --target-speedup 3"
 )
-ORDER=(mrpc-2x mrpc-3x rte-2x rte-3x sst2-4k-2x sst2-4k-3x stsb-2x stsb-3x)
+ORDER=(mrpc-2x mrpc-3x rte-2x rte-3x sst2-4k-2x sst2-4k-3x stsb-2x stsb-3x mpnet-mrpc-3x)
 for name in "${@:-${ORDER[@]}}"; do
     # shellcheck disable=SC2086
     run "$name" ${RUNS[$name]} > "$WORK/$name.log" 2>&1
