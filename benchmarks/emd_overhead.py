@@ -15,7 +15,8 @@ Peak memory is read per row in a fresh subprocess (growth over what the models a
 on CPU the allocator's bytes in use (glibc ``mallinfo2``), polled every millisecond during three
 steps; ``max_memory_allocated`` on CUDA). Rows take turns: each round times every row once, the
 starting row moving by one each round, so no row always follows the same one. Goals: emd <= 1.10 x skip;
-emd-factorised / none <= 1.15 at length 128 and <= 1.25 at 512; extra memory of emd-factorised over none <= 1.5x at 128, and no larger at 512 than at 128.
+emd-factorised / none <= 1.15 at length 128 and <= 1.25 at 512; extra memory of emd-factorised over none
+<= 1.5x at 128, and no larger at 512 than at 128.
 
     python benchmarks/emd_overhead.py [--lengths 128 512] [--steps 10] [--threads 2]
                                       [--output results/emd_overhead]

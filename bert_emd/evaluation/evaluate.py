@@ -73,8 +73,9 @@ def evaluate_models(task: TaskSpec, data: DataOptions, split: str, model, tokeni
         raw = load_split(task, data, name)
         logits = predict_logits(model, tokenizer, tokenize(raw, tokenizer, data.max_length), batch_size,
                                 f"Scoring {name}")
-        entry = {"num_examples": len(raw), "metrics": score_split(task, raw, logits, name)}
-        constant = constant_prediction(task, logits, split_labels(task, raw, name))
+        labels = split_labels(task, raw, name)
+        entry = {"num_examples": len(raw), "metrics": compute_metrics(task, logits, labels)}
+        constant = constant_prediction(task, logits, labels)
         if constant is not None:
             entry["constant_prediction"] = constant
         if teacher is not None:
