@@ -47,10 +47,14 @@ def test_the_schedules():
     assert linear.successor_alone_from() == 1000
     sloped = ReplacingSchedule.from_options("linear", 0.5, None, 0.1, 0.0009, None)
     assert sloped.rate_at(500) == pytest.approx(0.55) and sloped.successor_alone_from() == 1000
+    shared = ReplacingSchedule.from_options("linear", 0.5, None, 0.3, None, None, share_to_one=0.793, total_steps=1261)
+    assert shared.successor_alone_from() == round(0.793 * 1261) == 1000  # the recipe table's chosen S
     with pytest.raises(BertEmdError, match="one of --replacing-rate-slope K, --replacing-steps-to-one S and"):
         ReplacingSchedule.from_options("linear", 0.5, None, 0.3, None, None)
     with pytest.raises(BertEmdError, match="one of"):
         ReplacingSchedule.from_options("linear", 0.5, None, 0.3, 0.001, 100)
+    with pytest.raises(BertEmdError, match="one of"):
+        ReplacingSchedule.from_options("linear", 0.5, None, 0.3, None, 100, share_to_one=0.5, total_steps=1000)
 
 
 def test_each_module_has_its_own_gate_and_replacement_share_matches_p(tiny_teacher):
@@ -214,7 +218,7 @@ def test_every_family(kind, tiny_families, glue_dir, tmp_path):
      "--replacing-rate-slope must be > 0"),
     (["--successor-layers", "2", "--replacing-rate-schedule", "linear", "--replacing-steps-to-one", "0"],
      "--replacing-steps-to-one must be >= 1"),
-    (["--successor-layers", "2", "--replacing-rate-schedule", "linear"], "needs one of --replacing-rate-slope"),
+    (["--successor-layers", "2", "--replacing-rate-schedule", "linear"], "takes one of --replacing-rate-slope"),
     (["--successor-layers", "2", "--replacing-steps", "0"], "--replacing-steps must be >= 1"),
     (["--successor-layers", "2", "--replacing-rate-schedule", "linear", "--replacing-share-to-one", "0"],
      "--replacing-share-to-one must be > 0"),

@@ -63,14 +63,9 @@ def planned_steps(examples: int, config: TheseusConfig) -> int:
 
 def schedule_of(config: TheseusConfig, total_steps: int) -> ReplacingSchedule:
     replacing = config.replacing_steps if config.replacing_steps is not None else max(1, total_steps // 2)
-    steps_to_one = config.replacing_steps_to_one
-    if config.replacing_share_to_one is not None:
-        if steps_to_one is not None or config.replacing_rate_slope is not None:
-            raise BertEmdError("the linear schedule takes one of --replacing-rate-slope K, --replacing-steps-to-one "
-                               "S and --replacing-share-to-one F")
-        steps_to_one = max(1, round(config.replacing_share_to_one * total_steps))
     return ReplacingSchedule.from_options(config.replacing_rate_schedule, config.replacing_rate, replacing,
-                                          config.replacing_rate_start, config.replacing_rate_slope, steps_to_one)
+                                          config.replacing_rate_start, config.replacing_rate_slope,
+                                          config.replacing_steps_to_one, config.replacing_share_to_one, total_steps)
 
 
 @writes_output("theseus", TheseusConfig)

@@ -7,6 +7,7 @@ After p reaches 1 training goes on with the successor alone (the paper's success
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bert_emd.errors import BertEmdError
@@ -29,11 +30,16 @@ class ReplacingSchedule:
 
     @classmethod
     def from_options(cls, kind: str, rate: float, replacing_steps: int | None, start: float, slope: float | None,
-                     steps_to_one: int | None) -> ReplacingSchedule:
+                     steps_to_one: int | None, share_to_one: float | None = None,
+                     total_steps: int | None = None) -> ReplacingSchedule:
+        """The schedule the options describe; the linear one takes exactly one of ``slope``, ``steps_to_one`` and
+        ``share_to_one`` (p = 1 after that share of ``total_steps``)."""
         if kind == "linear":
-            if (slope is None) == (steps_to_one is None):
-                raise BertEmdError("the linear schedule needs one of --replacing-rate-slope K, "
+            if sum(value is not None for value in (slope, steps_to_one, share_to_one)) != 1:
+                raise BertEmdError("the linear schedule takes one of --replacing-rate-slope K, "
                                    "--replacing-steps-to-one S and --replacing-share-to-one F")
+            if share_to_one is not None:
+                steps_to_one = max(1, round(share_to_one * total_steps))
             if steps_to_one is not None:
                 slope = (1.0 - start) / steps_to_one
         return cls(kind, rate, replacing_steps, start, slope)
@@ -48,6 +54,4 @@ class ReplacingSchedule:
         """The first step at which p is 1 (None: never)."""
         if self.kind == "constant":
             return self.replacing_steps if self.rate < 1.0 else 0
-        import math
-
         return max(0, math.ceil((1.0 - self.start) / self.slope - 1e-12))
