@@ -90,7 +90,10 @@ def test_the_pipeline_writes_a_student_an_onnx_int8_copy_and_a_report(compressed
     assert config["max_train_samples"] is None and config["augmented_train"].endswith("train.jsonl")
     assert student["train"]["joint"]["steps"] == -(-written // 16)  # the whole augmented file, batch 16
     markdown = (output / "report.md").read_text()
-    assert f"{report['chosen_layers']}-layer student (emd)" in markdown and "| L1 |" in markdown
+    assert f"{report['chosen_layers']}-layer student (emd)" in markdown
+    for row in report["candidates"]:  # the candidate table, the chosen shape marked (which one depends on timing)
+        chosen = " (chosen)" if row["name"] == f"L{report['chosen_layers']}" else ""
+        assert f"| {row['name']}{chosen} | {row['parameters']:,} |" in markdown
 
 
 def test_the_html_report_is_self_contained(compressed):

@@ -52,6 +52,45 @@ def test_export_round_trip_with_dynamic_axes_and_int8(tiny_classifier, glue_dir,
     np.testing.assert_allclose(int8_logits, expected, atol=0.05)
 
 
+
+def _dequantised_matmul_weights(folder) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per int8 MatMul weight of model_int8.onnx: (its fp32 original from model.onnx, (q - zero point) * scale,
+    the scale)."""
+    import onnx
+    from onnx import numpy_helper
+
+    fp32 = {item.name: numpy_helper.to_array(item) for item in onnx.load(str(folder / "model.onnx")).graph.initializer}
+    int8 = {item.name: numpy_helper.to_array(item)
+            for item in onnx.load(str(folder / "model_int8.onnx")).graph.initializer}
+    out = {}
+    for name, quantised in int8.items():
+        base = name.removesuffix("_quantized")
+        if base != name and quantised.dtype == np.int8 and quantised.ndim == 2:  # the Linear weights (K x N)
+            scale, zero = int8[base + "_scale"], int8[base + "_zero_point"]
+            source = base.removesuffix("_Transposed")  # a Gemm weight ORT transposed to K x N first
+            original = fp32[source] if source == base else fp32[source].T
+            out[base] = (original, (quantised.astype(np.float32) - zero.astype(np.float32)) * scale, scale)
+    return out
+
+
+def test_int8_weights_have_one_scale_per_output_channel_unless_asked_otherwise(tiny_classifier, tmp_path):
+    schemes = {}
+    for per_channel in (True, False):
+        output = tmp_path / f"per_channel_{per_channel}"
+        report = bert_emd.export(model=str(tiny_classifier), output=str(output), int8=True, check_samples=4,
+                                 int8_per_channel=per_channel)
+        assert report["files"]["model_int8.onnx"]["weight_scales"] == ("per channel" if per_channel
+                                                                       else "per tensor")
+        schemes[per_channel] = _dequantised_matmul_weights(output)
+    assert schemes[True].keys() == schemes[False].keys() and len(schemes[True]) >= 2 * 6  # 2 layers x 6 Linears
+    for name, (original, restored, scale) in schemes[True].items():
+        assert scale.shape == (original.shape[1],)  # one scale per output column of the K x N weight
+        # each column rounded to its own grid: no element further than half a step of its column from the original
+        assert np.all(np.abs(restored - original) <= scale / 2 + 1e-6)
+        per_tensor_original, per_tensor_restored, per_tensor_scale = schemes[False][name]
+        assert per_tensor_scale.shape == () and per_tensor_scale >= scale.max() - 1e-7
+        assert np.abs(restored - original).mean() <= np.abs(per_tensor_restored - per_tensor_original).mean()
+
 def test_export_of_a_roberta_model_without_token_types(tiny_roberta, tmp_path):
     classifier = tmp_path / "roberta_classifier"
     AutoModelForSequenceClassification.from_pretrained(tiny_roberta, num_labels=3).save_pretrained(classifier)

@@ -56,7 +56,8 @@ COVERED = {name for name, _, _ in REBUILT} | {"glue_table/loss_terms.py", "glue_
 def test_every_script_has_a_smoke_test():
     names = {str(path.relative_to(RESULTS)) if path.is_relative_to(RESULTS) else f"benchmarks/{path.name}"
              for path in every_script()}
-    assert names == COVERED | {"benchmarks/emd_overhead.py", "benchmarks/augment_rate.py"}
+    assert names == COVERED | {"benchmarks/emd_overhead.py", "benchmarks/augment_rate.py",
+                               "benchmarks/onnx_int8_schemes.py"}
 
 
 @pytest.mark.parametrize("script, arguments, written", REBUILT, ids=[name for name, _, _ in REBUILT])
@@ -154,3 +155,16 @@ def test_augment_rate_benchmark(glue_dir, tmp_path):
     assert record["runs"]["glove"]["originals"] == 5 and record["runs"]["tiny_mlm"]["originals"] == 3
     assert record["runs"]["tiny_mlm"]["candidate_sources"]["words_from_mlm"] > 0
     assert record["runs"]["glove"]["written"] > 5
+
+
+def test_onnx_int8_schemes_benchmark(tiny_teacher, glue_dir, tmp_path):
+    run_script(REPO / "benchmarks/onnx_int8_schemes.py", "--task", "sst2", "--data-dir", glue_dir, "--models",
+               tiny_teacher, "--batch-size", 2, "--length", 16, "--threads", 1, "--rounds", 1, "--output", tmp_path)
+    record = json.loads((tmp_path / "results.json").read_text())
+    (entry,) = record["results"]
+    assert entry["examples"] == 872 and set(entry["schemes"]) == {"fp32", "int8 per tensor", "int8 per channel"}
+    fp32, per_tensor, per_channel = (entry["schemes"][name] for name in entry["schemes"])
+    assert fp32["agreement_with_fp32"] == 1.0 and fp32["max_abs_logit_difference"] == 0.0
+    assert per_tensor["size_mb"] < fp32["size_mb"] and per_tensor["size_mb"] <= per_channel["size_mb"]
+    assert entry["timing"]["fp32"]["speedup_over_fp32"] == 1.0 and record["settings"]["rounds"] == 1
+    assert (tmp_path / "table.md").read_text().count(f"| {Path(tiny_teacher).name} |") == 3  # one row per graph

@@ -51,14 +51,7 @@ def deploy(config, task, student: Path, backend: str, folder: Path) -> dict:
 
         path, logits = student / (WEIGHTS if is_hybrid(student) else "model.safetensors"), reference
     else:
-        from bert_emd.deploy.export import export
-
-        shutil.rmtree(folder, ignore_errors=True)  # an export cut short is made again
-        data = {name: getattr(config, name) for name in ("task", "data_dir", "validation_file", "text_columns",
-                                                          "label_column", "labels", "regression")}
-        export(model=str(student), output=str(folder), int8=backend == "onnx-int8", max_length=config.max_length,
-               check_samples=min(len(raw), 10_000), **data)
-        path = folder / ONNX_FILE[backend]
+        path = _export_for(config, student, backend, folder, len(raw))
         logits = onnx_dev_logits(path, tokenizer, dataset)
     deployed = {"backend": backend, "path": str(path), "size_mb": path.stat().st_size / 2**20, "split": split,
                 "examples": len(raw), "metrics": compute_metrics(task, logits, labels),
