@@ -197,7 +197,8 @@ def test_albert_is_refused_by_every_command(capsys, tiny_families, glue_dir, tmp
 @pytest.mark.parametrize("kind", ["mpnet", "distilbert"])
 def test_benchmark_of_families_without_token_types(tiny_families, tmp_path, kind):
     results = bert_emd.benchmark(model=[str(tiny_families[kind])], backends="torch-fp32,ort-fp32,ort-int8",
-                                 batch_sizes="2", lengths="16", repeats=1, warmup=0, threads=1, output=str(tmp_path / "bench.json"))
+                                 batch_sizes="2", lengths="16", repeats=1, warmup=0, threads=1,
+                                 output=str(tmp_path / "bench.json"))
     backends = results["models"][0]["backends"]
     assert set(backends) == {"torch-fp32", "ort-fp32", "ort-int8"}
     assert backends["ort-fp32"]["settings"]["batch2_len16"]["p50_ms"] > 0
