@@ -79,6 +79,7 @@ def test_the_pipeline_writes_a_student_an_onnx_int8_copy_and_a_report(compressed
     assert AutoConfig.from_pretrained(output / "student").num_hidden_layers == report["chosen_layers"]
     assert (output / "onnx" / "model_int8.onnx").is_file() and report["deployed"].endswith("model_int8.onnx")
     assert 0.0 <= report["deployed_agreement_with_student"] <= 1.0
+    assert report["deployed_int8_weight_scales"] == "per channel"  # export's default, as its report records
     assert set(report["speed"]["student"]["backends"]) == {"torch-fp32", "onnx-int8"}
     speed = report["speed"]
     assert report["speed"]["speedup_vs_baseline"] == pytest.approx(
@@ -91,6 +92,7 @@ def test_the_pipeline_writes_a_student_an_onnx_int8_copy_and_a_report(compressed
     assert student["train"]["joint"]["steps"] == -(-written // 16)  # the whole augmented file, batch 16
     markdown = (output / "report.md").read_text()
     assert f"{report['chosen_layers']}-layer student (emd)" in markdown
+    assert "deployed on onnx-int8 (per channel weight scales)." in markdown
     for row in report["candidates"]:  # the candidate table, the chosen shape marked (which one depends on timing)
         chosen = " (chosen)" if row["name"] == f"L{report['chosen_layers']}" else ""
         assert f"| {row['name']}{chosen} | {row['parameters']:,} |" in markdown

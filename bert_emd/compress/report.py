@@ -114,6 +114,8 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
         "constant_prediction": constant_prediction_note(task, scored["constant_prediction"])
         if scored.get("constant_prediction") else None,
         "deployed_agreement_with_student": deployed.get("prediction_agreement"),
+        "deployed_int8_weight_scales": (deployed.get("export_report") or {}).get("files", {}).get(
+            "model_int8.onnx", {}).get("weight_scales"),
         "deployed_max_output_difference": deployed["max_abs_output_difference"],
         "meets_target": meets,
         **({"early_exit": {key: deployed[key] for key in ("threshold", "mean_exit_layer", "measured_speedup",
@@ -333,7 +335,8 @@ def summary_lines(report: dict) -> list[str]:
         f"the teacher on {report['backend']}"
     lines = [f"{_student_words(report)} of a "
              f"{report['speed']['teacher']['layers']}-layer teacher on {report['task']} ({report['split']}, "
-             f"{report['examples']} examples), deployed on {report['backend']}.",
+             f"{report['examples']} examples), deployed on {report['backend']}"
+             + (f" ({scales} weight scales)." if (scales := report.get("deployed_int8_weight_scales")) else "."),
              f"Score (mean of metrics): teacher {100 * scores['teacher_mean']:.2f}, student "
              f"{100 * scores['student_mean']:.2f} ({scores['student_share_of_teacher_percent']}% of the teacher), "
              f"deployed {100 * scores['deployed_mean']:.2f} ({scores['deployed_share_of_teacher_percent']}%).",
