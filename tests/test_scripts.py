@@ -168,3 +168,20 @@ def test_onnx_int8_schemes_benchmark(tiny_teacher, glue_dir, tmp_path):
     assert per_tensor["size_mb"] < fp32["size_mb"] and per_tensor["size_mb"] <= per_channel["size_mb"]
     assert entry["timing"]["fp32"]["speedup_over_fp32"] == 1.0 and record["settings"]["rounds"] == 1
     assert (tmp_path / "table.md").read_text().count(f"| {Path(tiny_teacher).name} |") == 3  # one row per graph
+
+
+def test_the_robustness_table_marks_a_model_that_answers_one_class(tmp_path):
+    copy = tmp_path / "attack"
+    shutil.copytree(RESULTS / "attack", copy)
+    record = copy / "mrpc" / "L3-emd" / "eval_results.json"
+    entry = json.loads(record.read_text())
+    assert not entry["splits"]["dev"].get("constant_prediction")
+    entry["splits"]["dev"]["constant_prediction"] = {"label": 1}
+    record.write_text(json.dumps(entry))
+    run_script(copy / "summary.py")
+    table = (copy / "table.md").read_text()
+    mrpc = table[table.index("### MRPC"):table.index("### RTE")]
+    assert "| BERT-EMD, 3 layers * |" in mrpc and "| skip mapping, 3 layers |" in mrpc
+    assert "answers one class for every dev example" in mrpc
+    sst2 = table[table.index("### SST-2"):table.index("### MRPC")]
+    assert " * |" not in sst2 and "answers one class" not in sst2

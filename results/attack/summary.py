@@ -5,7 +5,9 @@
 Reads the records experiments/attack_table.sh keeps here: TASK/NAME/attack_results.json (`bert-emd attack`; for a
 student, with its teacher beside it on the same examples: the transfer both ways). Every figure is on the attacked
 examples: clean accuracy on them, accuracy after the attack, success rate (flipped / correctly classified), mean
-share of words changed (successful attacks), mean model calls per attacked example.
+share of words changed (successful attacks), mean model calls per attacked example. A model whose training record
+says it answers one class for every dev example (``constant_prediction``) is marked: it cannot be flipped, so its
+attack success says nothing about robustness.
 """
 
 from __future__ import annotations
@@ -31,6 +33,18 @@ def _transfer(entry: dict | None) -> str:
     return f"{100 * entry['share']:.1f} ({entry['also_fooled']} / {entry['adversarial_examples']})"
 
 
+def _constant(value) -> bool:
+    """Whether a training record holds a ``constant_prediction`` entry anywhere."""
+    if isinstance(value, dict):
+        return bool(value.get("constant_prediction")) or any(_constant(item) for item in value.values())
+    return isinstance(value, list) and any(_constant(item) for item in value)
+
+
+def answers_one_class(folder: Path) -> bool:
+    return any(_constant(json.loads(path.read_text())) for path in sorted(folder.glob("*_results.json"))
+               if not path.name.startswith("attack"))
+
+
 def task_table(task: str) -> list[str] | None:
     found = {name: json.loads((HERE / task / name / "attack_results.json").read_text()) for name in MODELS
              if (HERE / task / name / "attack_results.json").is_file()}
@@ -44,14 +58,19 @@ def task_table(task: str) -> list[str] | None:
              "| model | clean accuracy | under attack | attack success | words changed | queries | "
              "teacher's adversarial examples that fool it | its adversarial examples that fool the teacher |",
              "|---|---|---|---|---|---|---|---|"]
+    constant = [name for name in found if answers_one_class(HERE / task / name)]
     for name, results in found.items():
         summary = results["models"]["model"]
         transfer = results.get("transfer", {})
         queries = "-" if summary["mean_queries"] is None else f"{summary['mean_queries']:.0f}"
-        lines.append(f"| {MODELS[name]} | {_percent(summary['clean_accuracy'])} | "
+        mark = " *" if name in constant else ""
+        lines.append(f"| {MODELS[name]}{mark} | {_percent(summary['clean_accuracy'])} | "
                      f"{_percent(summary['accuracy_under_attack'])} | {_percent(summary['attack_success_rate'])} | "
                      f"{_percent(summary['mean_changed_share'])} | {queries} | "
                      f"{_transfer(transfer.get('teacher_to_model'))} | {_transfer(transfer.get('model_to_teacher'))} |")
+    if constant:
+        lines += ["", "\\* answers one class for every dev example (its training record's constant_prediction): a "
+                  "constant model is never flipped, so its attack success says nothing about robustness."]
     return lines + [""]
 
 
