@@ -100,6 +100,25 @@ def test_report_only_trains_nothing_and_rebuilds_the_table(finished, monkeypatch
     assert recorded["rows"] == [row["name"] for row in rebuilt["rows"][1:]]  # the config the report was built with
 
 
+
+def test_report_only_can_keep_the_latency_measured_before(finished, monkeypatch):
+    options, _, results = finished
+    measured = (results / "latency.json").read_text()
+    kept = json.loads(measured)
+    kept["models"]["L3"].update(p50_ms=4 * kept["models"]["teacher"]["p50_ms"], speedup=0.25)  # marked
+    (results / "latency.json").write_text(json.dumps(kept))
+    import bert_emd.deploy.benchmark  # noqa: F401 (the module, reached through sys.modules: the package's
+    # attribute of that name is the function)
+
+    monkeypatch.setattr(sys.modules["bert_emd.deploy.benchmark"], "benchmark",
+                        lambda **kwargs: pytest.fail("latency measured"))
+    rebuilt = experiment(**options, report_only=True, measure_latency=False)
+    assert json.loads((results / "latency.json").read_text()) == kept
+    row = next(row for row in rebuilt["rows"] if row["name"] == "emd-L3")
+    assert row["speedup"] == 0.25 and row["latency_ms"] == kept["models"]["L3"]["p50_ms"]  # from the kept file
+    (results / "latency.json").write_text(measured)  # the module's other tests read the measured file
+    experiment(**options, report_only=True, measure_latency=False)
+
 def test_finished_runs_are_skipped_and_a_missing_record_is_run_again(finished, monkeypatch):
     options, _, results = finished
     calls = []

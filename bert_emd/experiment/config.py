@@ -62,6 +62,9 @@ class ExperimentConfig:
     latency_length: int = option(128, "sequence length of the latency measurement", at_least=1)
     threads: int = option(2, "CPU threads of the latency measurement", at_least=1)
     latency_repeats: int = option(10, "timed forward passes per model", at_least=1)
+    measure_latency: bool = option(True, "measure the teacher and one student per depth for the report "
+                                         "(--no-measure-latency: keep the results folder's latency.json, e.g. "
+                                         "when rows are added to a table measured before)")
     only: str | list | None = option(None, "comma-separated row names (e.g. emd-L3,emd-L3-aug10): work on these rows "
                                      "only this time (the report still shows every row)")
     dry_run: bool = option(False, "list the runs (done / to do) and stop")

@@ -396,7 +396,7 @@ class Experiment:
         write_json(self.results / "experiment_config.json",  # the config this report is built with
                    {"config": to_dict(self.config), "rows": [row.name for row in self.rows],
                     "versions": package_versions()})
-        latency = self.measure_latency()
+        latency = self.measure_latency() if self.config.measure_latency else {}
         if latency:
             write_json(self.results / "latency.json", latency)
         elif (self.results / "latency.json").is_file():
