@@ -182,3 +182,77 @@ def test_a_regression_task_is_refused(capsys, glue_dir, tmp_path):
     code, err = run_cli(capsys, "attack", "--model", str(model), "--task", "stsb", "--data-dir", str(glue_dir),
                         "--output", str(tmp_path / "out"))
     assert_one_line_error(code, err, "regression task")
+
+
+def _attack_settings(model, teacher, glue_dir, tiny_bert, tiny_vectors_file, output, **extra) -> dict:
+    return dict(model=str(model), teacher=str(teacher), task="sst2", data_dir=str(glue_dir), max_examples=6,
+                vectors=str(tiny_vectors_file), sentence_encoder=str(tiny_bert), min_sentence_similarity=0.0,
+                output=str(output), max_length=32, **extra)
+
+
+def _records(output, role: str) -> list[dict]:
+    return [json.loads(line) for line in (output / f"adversarial_{role}.jsonl").read_text().splitlines()]
+
+
+def test_an_exported_onnx_file_is_attacked_as_its_pytorch_model(tiny_teacher, tiny_bert, glue_dir, tmp_path,
+                                                                 tiny_vectors_file):
+    bert_emd.export(model=str(tiny_teacher), output=str(tmp_path / "onnx"), check_samples=4)
+    output = tmp_path / "attack"
+    results = bert_emd.attack(**_attack_settings(tmp_path / "onnx" / "model.onnx", tiny_teacher, glue_dir, tiny_bert,
+                                                 tiny_vectors_file, output))
+    onnx, torch_model = _records(output, "model"), _records(output, "teacher")
+    assert [r["original_prediction"] for r in onnx] == [r["original_prediction"] for r in torch_model]
+    assert [r["status"] for r in onnx] == [r["status"] for r in torch_model]  # the same model in another runtime
+    assert results["models"]["model"]["clean_accuracy"] == results["models"]["teacher"]["clean_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def early_exit_dir(tiny_teacher, tmp_path_factory):
+    """tiny_teacher with untrained exit students after its first three layers."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from bert_emd.early_exit.model import EarlyExitModel
+    from bert_emd.models import load_trained_classifier
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("early_exit")
+    EarlyExitModel(load_trained_classifier(str(tiny_teacher))).save_pretrained(
+        path, AutoTokenizer.from_pretrained(tiny_teacher))
+    return path
+
+
+def test_an_early_exit_model_is_attacked_at_its_threshold(early_exit_dir, tiny_teacher, tiny_bert, glue_dir,
+                                                          tmp_path, tiny_vectors_file):
+    import torch
+    from transformers import AutoTokenizer
+
+    from bert_emd.early_exit.model import EarlyExitModel
+
+    full = tmp_path / "threshold0"  # threshold 0: nobody leaves early, the backbone answers: the teacher's outcomes
+    bert_emd.attack(**_attack_settings(early_exit_dir, tiny_teacher, glue_dir, tiny_bert, tiny_vectors_file, full,
+                                       exit_threshold=0.0))
+    assert [(r["original_prediction"], r["status"]) for r in _records(full, "model")] == \
+        [(r["original_prediction"], r["status"]) for r in _records(full, "teacher")]
+    early = tmp_path / "threshold1"  # threshold 1: almost every example answers at the first exit student
+    bert_emd.attack(**_attack_settings(early_exit_dir, tiny_teacher, glue_dir, tiny_bert, tiny_vectors_file, early,
+                                       exit_threshold=1.0))
+    records = _records(early, "model")
+    model = EarlyExitModel.from_pretrained(early_exit_dir)
+    encoded = AutoTokenizer.from_pretrained(early_exit_dir)([r["original"] for r in records], padding=True,
+                                                            truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        logits, _ = model.predict(**encoded, threshold=1.0)
+    assert [r["original_prediction"] for r in records] == logits.argmax(-1).tolist()
+
+
+def test_early_exit_options_are_checked(capsys, early_exit_dir, tiny_teacher, glue_dir, tmp_path):
+    base = ["attack", "--task", "sst2", "--data-dir", str(glue_dir), "--output", str(tmp_path / "out")]
+    code, err = run_cli(capsys, *base, "--model", str(early_exit_dir))
+    assert_one_line_error(code, err, "is an early-exit model: give --exit-threshold T")
+    code, err = run_cli(capsys, *base, "--model", str(tiny_teacher), "--exit-threshold", "0.2")
+    assert_one_line_error(code, err, "--exit-threshold applies to an early-exit model")
+    code, err = run_cli(capsys, *base, "--model", str(early_exit_dir), "--exit-threshold", "0.2",
+                        "--exit-uncertainty", "margin")
+    assert_one_line_error(code, err, "unknown uncertainty 'margin'")
+    assert not (tmp_path / "out").exists()

@@ -11,7 +11,8 @@ from bert_emd.options import option
 @dataclass
 class AttackConfig(DataOptions):
     model: str | None = option(None, "the model to attack: any model directory the project writes (fine-tuned, "
-                               "distilled, Theseus, hybrid, int8) (required)")
+                               "distilled, Theseus, hybrid, int8, early exit with --exit-threshold) or an ONNX "
+                               "file of `bert-emd export` (model.onnx, model_int8.onnx) (required)")
     teacher: str | None = option(None, "also attack this teacher on the same examples, and measure transfer: the "
                                  "share of adversarial examples found against one that also fool the other")
     output: str | None = option(None, "directory for attack_results.json and the adversarial examples (required)")
@@ -33,4 +34,9 @@ class AttackConfig(DataOptions):
     max_candidates: int = option(30, "substitutes tried per word", at_least=1)
     max_queries: int = option(2000, "model calls per example before the attack gives up", at_least=1)
     batch_size: int = option(64, "texts per model call batch", at_least=1)
+    exit_threshold: float | None = option(None, "an early-exit model answers with early exit at this uncertainty "
+                                          "threshold (its `early-exit evaluate` report chooses one; 0: the full "
+                                          "model); required for an early-exit model", at_least=0, at_most=1)
+    exit_uncertainty: str = option("entropy", "early exit: the uncertainty measure (entropy, topk)")
+    exit_top_k: int = option(2, "early exit, topk: number of largest class probabilities used", at_least=2)
     resume: bool = option(True, "keep the examples attacked before an interruption and go on with the rest")

@@ -19,21 +19,72 @@ from bert_emd.outputs import writes_output
 from bert_emd.runinfo import run_record, write_json
 
 
-def classifier(name: str, task, max_length: int, batch_size: int):
-    """texts -> class probabilities, for any model directory the project writes."""
-    model = load_trained_classifier(name, task).eval()
-    tokenizer = load_tokenizer(name, max_length)
+def model_folder(name: str) -> str:
+    """The folder holding a model's config and tokenizer: an ONNX file's own folder, else the name itself."""
+    return str(Path(name).parent) if name.endswith(".onnx") else name
+
+
+def is_early_exit(name: str) -> bool:
+    from bert_emd.early_exit.model import SETTINGS_FILE
+
+    return (Path(name) / SETTINGS_FILE).is_file()
+
+
+def _batched(tokenizer, max_length: int, batch_size: int, logits_of):
+    """texts -> class probabilities, through ``logits_of(encoded batch) -> logits`` (numpy)."""
 
     def predict(first: list[str], second: list[str] | None) -> np.ndarray:
         out = []
         for start in range(0, len(first), batch_size):
             pair = (first[start:start + batch_size],) + ((second[start:start + batch_size],) if second else ())
-            encoded = tokenizer(*pair, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-            with torch.inference_mode():
-                out.append(model(**encoded).logits.float().softmax(-1).numpy())
+            encoded = tokenizer(*pair, truncation=True, max_length=max_length, padding=True, return_tensors="np")
+            logits = torch.from_numpy(np.asarray(logits_of(encoded), dtype=np.float32))
+            out.append(logits.softmax(-1).numpy())
         return np.concatenate(out)
 
     return predict
+
+
+def classifier(name: str, task, config: AttackConfig):
+    """texts -> class probabilities, for any model the project writes: a model directory (fine-tuned, distilled,
+    Theseus, hybrid, int8), an early-exit model at ``config.exit_threshold``, or an exported ONNX file."""
+    tokenizer = load_tokenizer(model_folder(name), config.max_length)
+    if name.endswith(".onnx"):
+        from bert_emd.deploy.export import require_onnx
+
+        _, onnxruntime, _ = require_onnx()
+        if not Path(name).is_file():
+            raise BertEmdError(f"no ONNX file at {name}")
+        session = onnxruntime.InferenceSession(name, providers=["CPUExecutionProvider"])
+        names = [item.name for item in session.get_inputs()]
+        return _batched(tokenizer, config.max_length, config.batch_size,
+                        lambda encoded: session.run(None, {key: encoded[key].astype(np.int64) for key in names})[0])
+    if is_early_exit(name):
+        from bert_emd.early_exit.model import EarlyExitModel
+        from bert_emd.early_exit.uncertainty import check_uncertainty
+
+        if config.exit_threshold is None:
+            raise BertEmdError(f"{name} is an early-exit model: give --exit-threshold T, the uncertainty threshold it "
+                               "is deployed at (its `early-exit evaluate` report chooses one; 0 attacks the full "
+                               "model)")
+        model = EarlyExitModel.from_pretrained(name).eval()
+        check_uncertainty(config.exit_uncertainty, config.exit_threshold, config.exit_top_k,
+                          model.settings["classes"])
+
+        def early_exit_logits(encoded):
+            inputs = {key: torch.from_numpy(value) for key, value in encoded.items()
+                      if key in ("input_ids", "attention_mask", "token_type_ids")}
+            return model.predict(**inputs, threshold=config.exit_threshold, measure=config.exit_uncertainty,
+                                 top_k=config.exit_top_k)[0].numpy()
+
+        return _batched(tokenizer, config.max_length, config.batch_size, early_exit_logits)
+    model = load_trained_classifier(name, task).eval()
+
+    def logits(encoded):
+        with torch.inference_mode():
+            return model(**{key: torch.from_numpy(value) for key, value in encoded.items()}).logits.float().numpy()
+
+    return _batched(tokenizer, config.max_length, config.batch_size, logits)
 
 
 def sentence_similarity(name: str, batch_size: int):
@@ -132,7 +183,7 @@ def attack(config: AttackConfig | str | dict | None = None, **overrides) -> dict
     """Attack ``config.model`` (and ``config.teacher``) on a seeded subset of a split; see ``AttackConfig``."""
     config = resolve_config(AttackConfig, config, overrides)
     check_attack_options(config)
-    task = resolve_task(config, model_labels=label_names_of(load_config(config.model)))
+    task = resolve_task(config, model_labels=label_names_of(load_config(model_folder(config.model))))
     if task.is_regression:
         raise BertEmdError(f"task {task.display_name} is a regression task: a label-flipping attack needs "
                            "classification")
@@ -155,7 +206,10 @@ def attack(config: AttackConfig | str | dict | None = None, **overrides) -> dict
     similarity = sentence_similarity(config.sentence_encoder, config.batch_size)
     output = Path(config.output)
     models = {"model": config.model, **({"teacher": config.teacher} if config.teacher else {})}
-    predictors = {role: classifier(name, task, config.max_length, config.batch_size) for role, name in models.items()}
+    if config.exit_threshold is not None and not any(is_early_exit(name) for name in models.values()):
+        raise BertEmdError("--exit-threshold applies to an early-exit model (`bert-emd early-exit train`); "
+                           f"{config.model} is not one")
+    predictors = {role: classifier(name, task, config) for role, name in models.items()}
     label = f"TextFooler-style with {vectors.source} and {config.sentence_encoder} (not comparable with published " \
             "TextFooler numbers, which use counter-fitted vectors and the Universal Sentence Encoder)"
     results = {"attack": label, "task": task.name, "split": config.split, "examples": indices, "pair_task": pair,
