@@ -256,3 +256,40 @@ def test_early_exit_options_are_checked(capsys, early_exit_dir, tiny_teacher, gl
                         "--exit-uncertainty", "margin")
     assert_one_line_error(code, err, "unknown uncertainty 'margin'")
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_attack_adds_the_attack_to_the_results(tiny_teacher, tiny_bert, glue_dir, tmp_path,
+                                                        tiny_vectors_file):
+    options = {"vectors": str(tiny_vectors_file), "sentence_encoder": str(tiny_bert), "min_sentence_similarity": 0.0,
+               "max_examples": 6}
+    summary = bert_emd.evaluate(model=str(tiny_teacher), teacher=str(tiny_teacher), task="sst2",
+                                data_dir=str(glue_dir), max_length=32, output=str(tmp_path / "results.json"),
+                                attack=str(tmp_path / "attack"), attack_options=options)
+    written = json.loads((tmp_path / "attack" / "attack_results.json").read_text())
+    assert summary["attack"]["models"] == written["models"] and written["split"] == "dev"
+    assert len(written["examples"]) == 6 and set(summary["attack"]["models"]) == {"model", "teacher"}
+    assert json.loads((tmp_path / "results.json").read_text())["attack"]["models"] == written["models"]
+    # the clean accuracy on the attacked examples agrees with evaluate's own predictions on them
+    records = _records(tmp_path / "attack", "model")
+    assert written["models"]["model"]["clean_accuracy"] == pytest.approx(
+        np.mean([r["original_prediction"] == r["label"] for r in records]))
+
+
+def test_evaluate_attack_refuses_what_it_cannot_do(capsys, tiny_teacher, glue_dir, tmp_path):
+    with pytest.raises(bert_emd.BertEmdError, match="model are set by evaluate"):
+        bert_emd.evaluate(model=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), attack=str(tmp_path / "a"),
+                          attack_options={"model": "x"})
+    with pytest.raises(bert_emd.BertEmdError, match="attack_options apply to (--attack |attack=)DIR"):
+        bert_emd.evaluate(model=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), attack_options={})
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from tests.conftest import TINY_SIZES, minilm_dir
+
+    model = tmp_path / "regressor"
+    BertForSequenceClassification(BertConfig(vocab_size=30522, num_hidden_layers=2, num_labels=1,
+                                             problem_type="regression", **TINY_SIZES)).save_pretrained(model)
+    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(model)
+    code, err = run_cli(capsys, "evaluate", "--model", str(model), "--task", "stsb", "--data-dir", str(glue_dir),
+                        "--attack", str(tmp_path / "out"))
+    assert_one_line_error(code, err, "--attack flips labels of a classifier; STS-B is a regression task")
+    assert not (tmp_path / "out").exists()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from bert_emd.data.loading import DataOptions
+from bert_emd.errors import BertEmdError
 from bert_emd.options import option
 
 
@@ -40,3 +42,23 @@ class AttackConfig(DataOptions):
     exit_uncertainty: str = option("entropy", "early exit: the uncertainty measure (entropy, topk)")
     exit_top_k: int = option(2, "early exit, topk: number of largest class probabilities used", at_least=2)
     resume: bool = option(True, "keep the examples attacked before an interruption and go on with the rest")
+
+
+# Options a command that runs the attack for the user (experiment, evaluate --attack) sets itself.
+OWNED_BY_CALLER = {"task", "model", "teacher", "output", "data_dir", "max_train_samples", "max_eval_samples",
+                   "overwrite", "resume", "train_file", "validation_file", "test_file", "augmented_train"}
+
+
+def check_attack_overrides(options, where: str, setter: str) -> None:
+    """``options`` (the option ``where`` of a command; ``setter`` sets the rest) must be `bert-emd attack` options
+    that the calling command does not set itself."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise BertEmdError(f"{where} must be a mapping of `bert-emd attack` options ({{}} for its defaults)")
+    taken = sorted(set(options) & OWNED_BY_CALLER)
+    if taken:
+        raise BertEmdError(f"{where}: {', '.join(taken)} are set by {setter} for each attack")
+    unknown = sorted(set(options) - {field.name for field in dataclasses.fields(AttackConfig)})
+    if unknown:
+        raise BertEmdError(f"{where}: {', '.join(unknown)} not an option of `bert-emd attack`")

@@ -28,6 +28,10 @@ class EvaluateConfig(DataOptions):
     teacher: str | None = option(None, "teacher model: also report its metrics and the model's loyalty to it")
     output: str | None = option(None, "write the results to this JSON file")
     batch_size: int = option(64, "evaluation batch size", at_least=1)
+    attack: str | None = option(None, "also attack the model (and --teacher) on this split with `bert-emd attack`'s "
+                                "defaults; its outputs go to this directory, its summary into the results")
+    attack_options: dict | None = option(None, "config file only: `bert-emd attack` options for --attack (e.g. "
+                                         "{max_examples: 200, vectors: FILE})", cli=False)
 
 
 def predict_logits(model, tokenizer, dataset, batch_size: int = 64, description: str = "Predicting",
@@ -112,6 +116,14 @@ def evaluate(config: EvaluateConfig | str | dict | None = None, **overrides) -> 
         check_output_file(config.output)
     model_config = load_config(config.model)
     task = resolve_task(config, model_labels=label_names_of(model_config))
+    from bert_emd.attack.config import check_attack_overrides
+
+    check_attack_overrides(config.attack_options, "attack_options", "evaluate")
+    if config.attack_options is not None and not config.attack:
+        raise BertEmdError("attack_options apply to --attack DIR, which is not given")
+    if config.attack and (task.kind != "sequence" or task.is_regression):
+        raise BertEmdError(f"--attack flips labels of a classifier; {task.display_name} is "
+                           + ("a regression task" if task.is_regression else f"a {task.kind} task"))
     if task.kind == "token":
         from bert_emd.tokens.run import evaluate_tokens
 
@@ -131,6 +143,16 @@ def evaluate(config: EvaluateConfig | str | dict | None = None, **overrides) -> 
     summary = {"task": task.name, "model": config.model, "teacher": config.teacher, "main_metric": task.main_metric,
                "splits": results}
     print(format_results(task, results))
+    if config.attack:
+        from bert_emd.attack import attack
+
+        data = {name: getattr(config, name) for name in ("task", "data_dir", "validation_file", "text_columns",
+                                                          "label_column", "labels", "max_length")}
+        split = task.eval_splits[0] if config.split == "dev" else config.split  # MNLI's "dev": dev_matched
+        attacked = attack(**{"split": split, **data, **(config.attack_options or {})}, model=config.model,
+                          teacher=config.teacher, output=config.attack)
+        summary["attack"] = {"output": config.attack, "attack": attacked["attack"], "models": attacked["models"],
+                             **({"transfer": attacked["transfer"]} if "transfer" in attacked else {})}
     if config.output:
         write_json(config.output, summary)
         print(f"results written to {config.output}")

@@ -9,35 +9,20 @@ Regression tasks (STS-B) have no label to flip and get no attack columns.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 from bert_emd.data.tasks import get_task
-from bert_emd.errors import BertEmdError
 from bert_emd.experiment.clock import timed
 from bert_emd.experiment.table import ATTACK_RESULTS as RESULTS
 from bert_emd.runinfo import write_json
 
-# Set by the runner for each attack, so a config may not set them.
-ATTACK_OWNED = {"task", "model", "teacher", "output", "data_dir", "max_train_samples", "max_eval_samples",
-                "overwrite", "resume", "train_file", "validation_file", "test_file", "augmented_train"}
-
 
 def check_attack_options(options) -> None:
     """The experiment's ``attack`` options must be `bert-emd attack` options the runner does not set."""
-    from bert_emd.attack.config import AttackConfig
+    from bert_emd.attack.config import check_attack_overrides
 
-    if options is None:
-        return
-    if not isinstance(options, dict):
-        raise BertEmdError("attack must be a mapping of `bert-emd attack` options ({} for its defaults)")
-    owned = sorted(set(options) & ATTACK_OWNED)
-    if owned:
-        raise BertEmdError(f"attack: {', '.join(owned)} are set by the experiment runner for each attack")
-    unknown = sorted(set(options) - {field.name for field in dataclasses.fields(AttackConfig)})
-    if unknown:
-        raise BertEmdError(f"attack: {', '.join(unknown)} not an option of `bert-emd attack`")
+    check_attack_overrides(options, "attack", "the experiment runner")
 
 
 def attacked(task: str) -> bool:
