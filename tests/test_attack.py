@@ -170,7 +170,8 @@ def test_bad_attack_options(capsys, tiny_teacher, glue_dir, tmp_path, extra, mes
     assert not output.exists()
 
 
-def test_a_regression_task_is_refused(capsys, glue_dir, tmp_path):
+def _regressor(tmp_path):
+    """A tiny random STS-B-shaped regressor (one output) with the MiniLM tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from tests.conftest import TINY_SIZES, minilm_dir
@@ -179,6 +180,11 @@ def test_a_regression_task_is_refused(capsys, glue_dir, tmp_path):
     BertForSequenceClassification(BertConfig(vocab_size=30522, num_hidden_layers=2, num_labels=1,
                                              problem_type="regression", **TINY_SIZES)).save_pretrained(model)
     AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(model)
+    return model
+
+
+def test_a_regression_task_is_refused(capsys, glue_dir, tmp_path):
+    model = _regressor(tmp_path)
     code, err = run_cli(capsys, "attack", "--model", str(model), "--task", "stsb", "--data-dir", str(glue_dir),
                         "--output", str(tmp_path / "out"))
     assert_one_line_error(code, err, "regression task")
@@ -281,14 +287,7 @@ def test_evaluate_attack_refuses_what_it_cannot_do(capsys, tiny_teacher, glue_di
                           attack_options={"model": "x"})
     with pytest.raises(bert_emd.BertEmdError, match="attack_options apply to (--attack |attack=)DIR"):
         bert_emd.evaluate(model=str(tiny_teacher), task="sst2", data_dir=str(glue_dir), attack_options={})
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from tests.conftest import TINY_SIZES, minilm_dir
-
-    model = tmp_path / "regressor"
-    BertForSequenceClassification(BertConfig(vocab_size=30522, num_hidden_layers=2, num_labels=1,
-                                             problem_type="regression", **TINY_SIZES)).save_pretrained(model)
-    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(model)
+    model = _regressor(tmp_path)
     code, err = run_cli(capsys, "evaluate", "--model", str(model), "--task", "stsb", "--data-dir", str(glue_dir),
                         "--attack", str(tmp_path / "out"))
     assert_one_line_error(code, err, "--attack flips labels of a classifier; STS-B is a regression task")
