@@ -185,3 +185,15 @@ def test_the_robustness_table_marks_a_model_that_answers_one_class(tmp_path):
     assert "answers one class for every dev example" in mrpc
     sst2 = table[table.index("### SST-2"):table.index("### MRPC")]
     assert " * |" not in sst2 and "answers one class" not in sst2
+
+
+def test_the_robustness_table_derives_predicted_positives_from_f1_and_accuracy():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("attack_summary", RESULTS / "attack" / "summary.py")
+    summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summary)
+    # a hand confusion matrix: 10 examples, 6 positive; the model labels 7 positive, 5 of them correctly
+    tp, fp, fn, tn = 5, 2, 1, 2
+    metrics = {"f1": 2 * tp / (2 * tp + fp + fn), "accuracy": (tp + tn) / 10}
+    assert summary.predicted_positives(metrics, examples=10, positives=6) == tp + fp

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bert_emd.data.loading import load_split, tokenize
+from bert_emd.data.loading import dev_data_options, load_split, tokenize
 from bert_emd.evaluation.metrics import compute_metrics, predictions_from_logits
 from bert_emd.runinfo import read_json
 
@@ -90,8 +90,7 @@ def _export_for(config, student: Path, backend: str, folder: Path, examples: int
     from bert_emd.deploy.export import export
 
     shutil.rmtree(folder, ignore_errors=True)  # an export cut short is made again
-    data = {name: getattr(config, name) for name in ("task", "data_dir", "validation_file", "text_columns",
-                                                      "label_column", "labels", "regression")}
+    data = dev_data_options(config)
     export(model=str(student), output=str(folder), int8=backend == "onnx-int8", max_length=config.max_length,
            check_samples=min(examples, 10_000), **data)
     return folder / ONNX_FILE[backend]

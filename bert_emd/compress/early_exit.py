@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bert_emd.data.loading import dev_data_options
 from bert_emd.errors import BertEmdError
 from bert_emd.runinfo import read_json
 
@@ -39,8 +40,7 @@ def deploy_early_exit(config, task, student: Path, table: list[dict]) -> dict:
     """Sweep the thresholds on dev, timed at the deployment batch size; keep the best score that meets the target."""
     from bert_emd.early_exit import evaluate_early_exit
 
-    data = {name: getattr(config, name) for name in ("task", "data_dir", "validation_file", "text_columns",
-                                                      "label_column", "labels", "max_length", "max_eval_samples")}
+    data = dev_data_options(config, "max_length", "max_eval_samples")
     curve_path = student / "early_exit_curve.json"
     size = str(config.batch_size_deploy)
     curve = evaluate_early_exit(model=str(student), thresholds=THRESHOLDS, uncertainty="entropy",

@@ -61,6 +61,14 @@ TOKEN_TASK_NAMES = ("token", "custom-token")  # --task for one's own tagging fil
 SPAN_TASK_NAMES = ("span", "qa", "custom-span")  # --task for one's own question-answering files
 
 
+DEV_DATA_OPTIONS = ("task", "data_dir", "validation_file", "text_columns", "label_column", "labels", "regression")
+
+
+def dev_data_options(options: DataOptions, *more: str) -> dict:
+    """The options that name a task's dev data (and ``more`` of them), to hand on to a command run for the user."""
+    return {name: getattr(options, name) for name in (*DEV_DATA_OPTIONS, *more)}
+
+
 def resolve_task(options: DataOptions, model_labels: tuple[str, ...] | None = None) -> TaskSpec:
     """The task of a run: a GLUE or token task by name, or a custom task for the user's own files (``--task token``
     for tagging files)."""

@@ -10,7 +10,15 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
-from bert_emd.data.loading import UNLABELLED, DataOptions, expand_split, load_split, resolve_task, tokenize
+from bert_emd.data.loading import (
+    UNLABELLED,
+    DataOptions,
+    dev_data_options,
+    expand_split,
+    load_split,
+    resolve_task,
+    tokenize,
+)
 from bert_emd.data.tasks import TaskSpec
 from bert_emd.errors import BertEmdError
 from bert_emd.evaluation.metrics import compute_metrics, constant_prediction, constant_prediction_note, loyalty
@@ -146,8 +154,7 @@ def evaluate(config: EvaluateConfig | str | dict | None = None, **overrides) -> 
     if config.attack:
         from bert_emd.attack import attack
 
-        data = {name: getattr(config, name) for name in ("task", "data_dir", "validation_file", "text_columns",
-                                                          "label_column", "labels", "max_length")}
+        data = dev_data_options(config, "max_length")
         split = task.eval_splits[0] if config.split == "dev" else config.split  # MNLI's "dev": dev_matched
         attacked = attack(**{"split": split, **data, **(config.attack_options or {})}, model=config.model,
                           teacher=config.teacher, output=config.attack)
