@@ -313,6 +313,10 @@ def test_hybrid_compression_end_to_end_to_onnx_int8(tiny_teacher, glue_dir, tmp_
                                backend="onnx-int8", target_latency_ms=1e6, method="hybrid", augment="off",
                                **SETTINGS)
     assert report["method"] == "hybrid" and report["chosen_shape"] == "hybrid-2x"
+    from bert_emd.compress.hybrid import RATIOS, candidate_name
+
+    # no depth candidate is timed for hybrid compression: it keeps the teacher's depth
+    assert [row["name"] for row in report["candidates"]] == ["teacher", *map(candidate_name, RATIOS)]
     student = output / "student"
     results = json.loads((student / "hybrid_results.json").read_text())
     assert results["target_ratio"] == 2.0 and len(results["steps"]) == 3
@@ -373,6 +377,16 @@ def test_theseus_needs_a_depth_that_divides_the_teacher(tiny_teacher, glue_dir, 
     assert choose_shape(STUB, target_speedup=1.25, allowed=theseus_depths(6))["layers"] == 3
     with pytest.raises(BertEmdError, match=r"no student depth for theseus \(depths 1, 2, 3\) meets"):
         choose_shape(STUB, target_speedup=6.0, allowed=theseus_depths(6), method="theseus")
+
+
+def test_only_the_depths_a_method_can_train_are_timed():
+    from bert_emd.compress.run import candidate_depths
+
+    assert candidate_depths(["emd"], 6) == [1, 2, 3, 4, 5] and candidate_depths(["skip"], 4) == [1, 2, 3]
+    assert candidate_depths(["theseus"], 12) == [1, 2, 3, 4, 6]
+    assert candidate_depths(["hybrid"], 12) == [] and candidate_depths(["early-exit"], 12) == []
+    assert candidate_depths(["theseus", "hybrid", "early-exit"], 6) == [1, 2, 3]
+    assert candidate_depths(["emd", "theseus", "hybrid", "early-exit"], 12) == list(range(1, 12))
 
 
 def test_the_report_renders_in_a_headless_browser(compressed, tmp_path):

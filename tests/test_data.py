@@ -144,3 +144,29 @@ def test_hub_unreachable_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(BertEmdError, match="could not load GLUE RTE .* pass --data-dir"):
         load_split(get_task("rte"), DataOptions(task="rte"), "train")
+
+
+def test_tokenised_data_is_fingerprinted_by_the_tokenizer_and_settings(tiny_bert, tmp_path):
+    """The fingerprint datasets keys its cache by covers the tokenizer's pipeline and the settings: a file-backed
+    dataset (cached on disk) tokenised by a changed tokenizer gets the changed tokenizer's ids, not the cache's."""
+    from transformers import AutoTokenizer
+
+    from bert_emd.data.loading import map_fingerprint, tokenize
+
+    table = tmp_path / "rows.csv"
+    table.write_text("text_a,label,idx\nhello zzyzx world,0,0\nplots and actors,1,1\n", encoding="utf-8")
+    dataset = datasets.load_dataset("csv", data_files=str(table), split="train",
+                                    cache_dir=str(tmp_path / "cache"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    first = tokenize(dataset, tokenizer, 32)
+    assert first._fingerprint == tokenize(dataset, AutoTokenizer.from_pretrained(tiny_bert), 32)._fingerprint
+    assert first["input_ids"] == [tokenizer("hello zzyzx world")["input_ids"], tokenizer("plots and actors")["input_ids"]]
+    assert tokenize(dataset, tokenizer, 3)._fingerprint != first._fingerprint
+    assert tokenize(dataset, tokenizer, 3)["input_ids"][0] == tokenizer("hello zzyzx world", truncation=True,
+                                                                        max_length=3)["input_ids"]
+    changed = AutoTokenizer.from_pretrained(tiny_bert)
+    changed.add_tokens(["zzyzx"])
+    again = tokenize(dataset, changed, 32)
+    assert again._fingerprint != first._fingerprint
+    assert again["input_ids"][0] == changed("hello zzyzx world")["input_ids"] != first["input_ids"][0]
+    assert map_fingerprint(dataset, object(), "any") is None  # no fast backend: datasets hashes as usual

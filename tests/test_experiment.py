@@ -216,7 +216,7 @@ def test_augmented_rows_train_on_one_shared_augmented_file(tiny_bert, glue_dir, 
 
 def test_reusing_an_augmented_file_keeps_its_committed_manifest(tiny_bert, glue_dir, tmp_path):
     rows = [{"methods": ["none"], "label": "aug", "augment": {"num_augmented": 2}}]
-    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="none", seeds="1", rows=rows,
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods=[], seeds="1", rows=rows,
                               report=False)
     experiment(**options)
     (data,) = (tmp_path / "work" / "tiny" / "augmented").glob("*.jsonl")

@@ -260,25 +260,31 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
                       "backend": backend, "baseline": config.baseline, "batch_size": config.batch_size_deploy,
                       "length": config.length_deploy, "threads": config.threads, "repeats": config.latency_repeats}
     with_hybrid = "hybrid" in methods_of(config, task)
+    teacher_layers = load_config(teacher).num_hidden_layers
+    depths = candidate_depths(methods_of(config, task), teacher_layers)
+    if depths != list(range(1, teacher_layers)):  # only then, as for the hybrid ratios
+        shape_settings["depths"] = depths
     if with_hybrid:  # only then, so that a shape stage recorded before hybrid candidates existed is still found
         from bert_emd.compress.hybrid import RATIOS
 
         shape_settings["hybrid_ratios"] = list(RATIOS)
     target = {"target_speedup": config.target_speedup, "target_latency_ms": config.target_latency_ms}
     reused = stages.done("shape", shape_settings)
-    stages.banner("shape", f"timing untrained students of every depth against the teacher on {backend} (batch "
+    which = "untrained students of every depth" if "depths" not in shape_settings else \
+        f"untrained students of depth {', '.join(map(str, depths))}" if depths else ""
+    which = " and ".join(part for part in (which, "untrained hybrid candidates" if with_hybrid else "") if part)
+    stages.banner("shape", f"timing {which + ' against ' if which else ''}the teacher on {backend} (batch "
                   f"{config.batch_size_deploy} x {config.length_deploy}, {config.threads} threads)", bool(reused))
     if reused:
         table = reused["table"]
     else:
         clock, load = time.time(), load_average()
-        table = _measure_shapes(config, task, teacher, backend, output, with_hybrid)
+        table = _measure_shapes(config, task, teacher, backend, output, depths, with_hybrid)
         stages.finish("shape", shape_settings, time.time() - clock, table=table, load_before=load)
         if load is not None and load > BUSY_LOAD:
             print(f"warning: {load:.2f} cores were busy with other work before timing: it shared the CPU and "
                   "the chosen depth may be wrong; measure again on an idle machine (remove the shape entry of "
                   f"{stages.path.name} or use another --output)", file=sys.stderr)
-    teacher_layers = next(row["layers"] for row in table if row["name"] == "teacher")
     shapes, unmet = {}, []
     for method in methods_of(config, task):
         if method == "early-exit":
@@ -422,9 +428,22 @@ def theseus_depths(teacher_layers: int) -> list[int]:
     return [layers for layers in range(1, teacher_layers) if teacher_layers % layers == 0]
 
 
-def _measure_shapes(config, task, teacher: str, backend: str, output: Path, with_hybrid: bool = False) -> list[dict]:
-    """Untrained candidates (every depth; with ``with_hybrid`` the hybrid ratios too) saved in a scratch folder under
-    OUTPUT, timed, then removed."""
+def candidate_depths(methods: list[str], teacher_layers: int) -> list[int]:
+    """The student depths worth timing for these methods: every depth for a layer mapping, the depths that divide
+    the teacher's layers for Theseus, none for hybrid compression and early exit (they keep the teacher's depth)."""
+    depths: set[int] = set()
+    for method in methods:
+        if method == "theseus":
+            depths.update(theseus_depths(teacher_layers))
+        elif method not in ("hybrid", "early-exit"):
+            depths.update(range(1, teacher_layers))
+    return sorted(depths)
+
+
+def _measure_shapes(config, task, teacher: str, backend: str, output: Path, depths: list[int],
+                    with_hybrid: bool = False) -> list[dict]:
+    """Untrained candidates (the given depths; with ``with_hybrid`` the hybrid ratios too) saved in a scratch folder
+    under OUTPUT, timed, then removed."""
     from bert_emd.models import load_task_model, load_tokenizer, new_task_model
 
     folder = output / "shape_candidates"
@@ -438,7 +457,7 @@ def _measure_shapes(config, task, teacher: str, backend: str, output: Path, with
             tokenizer.save_pretrained(teacher)
         else:
             model = load_task_model(teacher, task, role="teacher")
-        candidates = save_candidates(model, tokenizer, folder)
+        candidates = save_candidates(model, tokenizer, folder, depths)
         described = [{} for _ in candidates]
         if with_hybrid:
             from bert_emd.compress.hybrid import candidate_name, save_hybrid_candidates

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import datasets
 
+from bert_emd.data.loading import map_fingerprint
 from bert_emd.errors import BertEmdError
 
 
@@ -90,8 +91,10 @@ def pack(lines: datasets.Dataset, tokenizer, max_length: int) -> datasets.Datase
             packed["token_type_ids"] = [[0] * len(ids) for ids in pieces]
         return packed
 
-    tokens = lines.map(tokenize, batched=True, remove_columns=lines.column_names, desc="Tokenising corpus")
-    packed = tokens.map(group, batched=True, batch_size=1000, remove_columns=["ids"], desc="Packing")
+    tokens = lines.map(tokenize, batched=True, remove_columns=lines.column_names, desc="Tokenising corpus",
+                       new_fingerprint=map_fingerprint(lines, tokenizer, "corpus ids"))
+    packed = tokens.map(group, batched=True, batch_size=1000, remove_columns=["ids"], desc="Packing",
+                        new_fingerprint=map_fingerprint(tokens, tokenizer, "corpus pieces", prefix, suffix, piece))
     if len(packed) == 0:
         raise BertEmdError(f"the corpus is shorter than one sequence of {max_length} tokens")
     return packed
