@@ -160,7 +160,7 @@ def test_tokenised_data_is_fingerprinted_by_the_tokenizer_and_settings(tiny_bert
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     first = tokenize(dataset, tokenizer, 32)
     assert first._fingerprint == tokenize(dataset, AutoTokenizer.from_pretrained(tiny_bert), 32)._fingerprint
-    assert first["input_ids"] == [tokenizer("hello zzyzx world")["input_ids"], tokenizer("plots and actors")["input_ids"]]
+    assert first["input_ids"] == [tokenizer(text)["input_ids"] for text in ("hello zzyzx world", "plots and actors")]
     assert tokenize(dataset, tokenizer, 3)._fingerprint != first._fingerprint
     assert tokenize(dataset, tokenizer, 3)["input_ids"][0] == tokenizer("hello zzyzx world", truncation=True,
                                                                         max_length=3)["input_ids"]
