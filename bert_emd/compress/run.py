@@ -4,8 +4,8 @@ Stages, each under OUTPUT/ and reused on the next call when its settings match (
 through its own command's checkpoints):
 
 1. teacher (only with --model): `bert-emd finetune` with the recipe table's settings for the task;
-2. shape: untrained students of every depth timed against the teacher on the deployment backend, in one run;
-   the deepest that meets the speed target is kept (OUTPUT/shape.json);
+2. shape: untrained students of every depth the methods can train timed against the teacher on the deployment
+   backend, in one run; the deepest that meets the speed target is kept (OUTPUT/shape.json);
 3. augmentation (``--augment auto``: under 10,000 training examples): `bert-emd augment`;
 4. training: `bert-emd distill` with the recipe (or `bert-emd theseus`, `bert-emd hybrid` or MS-BERT exits on the
    same data and epochs), the best dev checkpoint kept (OUTPUT/student; with ``--method auto`` one per method,
