@@ -259,10 +259,12 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
     shape_settings = {"teacher": teacher,
                       "backend": backend, "baseline": config.baseline, "batch_size": config.batch_size_deploy,
                       "length": config.length_deploy, "threads": config.threads, "repeats": config.latency_repeats}
-    with_hybrid = "hybrid" in methods_of(config, task)
+    methods = methods_of(config, task)
+    with_hybrid = "hybrid" in methods
     teacher_layers = load_config(teacher).num_hidden_layers
-    depths = candidate_depths(methods_of(config, task), teacher_layers)
-    if depths != list(range(1, teacher_layers)):  # only then, as for the hybrid ratios
+    depths = candidate_depths(methods, teacher_layers)
+    every_depth = depths == list(range(1, teacher_layers))
+    if not every_depth:  # only then, as for the hybrid ratios
         shape_settings["depths"] = depths
     if with_hybrid:  # only then, so that a shape stage recorded before hybrid candidates existed is still found
         from bert_emd.compress.hybrid import RATIOS
@@ -270,10 +272,10 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
         shape_settings["hybrid_ratios"] = list(RATIOS)
     target = {"target_speedup": config.target_speedup, "target_latency_ms": config.target_latency_ms}
     reused = stages.done("shape", shape_settings)
-    which = "untrained students of every depth" if "depths" not in shape_settings else \
-        f"untrained students of depth {', '.join(map(str, depths))}" if depths else ""
-    which = " and ".join(part for part in (which, "untrained hybrid candidates" if with_hybrid else "") if part)
-    stages.banner("shape", f"timing {which + ' against ' if which else ''}the teacher on {backend} (batch "
+    timed = ["untrained students of " + ("every depth" if every_depth else f"depth {', '.join(map(str, depths))}")
+             ] if depths else []
+    timed += ["untrained hybrid candidates"] if with_hybrid else []
+    stages.banner("shape", f"timing {' and '.join(timed + ['the teacher'])} on {backend} (batch "
                   f"{config.batch_size_deploy} x {config.length_deploy}, {config.threads} threads)", bool(reused))
     if reused:
         table = reused["table"]
@@ -286,7 +288,7 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
                   "the chosen depth may be wrong; measure again on an idle machine (remove the shape entry of "
                   f"{stages.path.name} or use another --output)", file=sys.stderr)
     shapes, unmet = {}, []
-    for method in methods_of(config, task):
+    for method in methods:
         if method == "early-exit":
             continue
         try:
@@ -299,7 +301,7 @@ def _run(config, task, backend, stages: Stages, output: Path, train_examples: in
             unmet.append({"method": method, "why": str(error)})
     for method, chosen in shapes.items():
         print(format_shapes(table, chosen, backend, config.baseline, method), flush=True)
-    if "early-exit" in methods_of(config, task):  # the teacher itself with exits; its threshold meets the target
+    if "early-exit" in methods:  # the teacher itself with exits; its threshold meets the target
         shapes["early-exit"] = {"name": "teacher", "layers": teacher_layers}
 
     if config.dry_run:

@@ -31,12 +31,12 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def save_candidates(teacher, tokenizer, folder: Path, depths: list[int] | None = None) -> list[Path]:
-    """One untrained student per depth (default: 1 .. teacher layers - 1), saved as a model directory."""
+def save_candidates(teacher, tokenizer, folder: Path, depths: list[int]) -> list[Path]:
+    """One untrained student per depth, saved as a model directory."""
     from bert_emd.distill.student import build_student
 
     paths = []
-    for layers in range(1, teacher.config.num_hidden_layers) if depths is None else depths:
+    for layers in depths:
         path = folder / f"L{layers}"
         build_student(teacher, "teacher", layers).save_pretrained(path)
         tokenizer.save_pretrained(path)
