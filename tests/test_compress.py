@@ -4,6 +4,7 @@ artefact read back, resume after an interruption between stages, the dry run, an
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -179,6 +180,7 @@ def test_a_dry_run_trains_nothing(tiny_teacher, glue_dir, tmp_path, capsys):
                              target_speedup=1.05, dry_run=True, **SETTINGS)
     assert plan["dry_run"] and plan["stages"] == ["teacher", "shape", "augment", "train-emd", "deploy-emd", "report"]
     assert plan["estimated_seconds"]["teacher"] > 0 and plan["estimated_seconds"]["train-emd"] > 0
+    assert 2 < plan["timed_lengths"]["students"] < 64 and 2 < plan["timed_lengths"]["teacher"] < 128  # SST-2 is short
     assert not (output / "teacher").exists() and not (output / "student").exists()
     assert "plan:" in capsys.readouterr().out
     every = bert_emd.compress(teacher=str(tiny_teacher), data_dir=str(glue_dir), output=str(tmp_path / "auto"),
@@ -187,6 +189,29 @@ def test_a_dry_run_trains_nothing(tiny_teacher, glue_dir, tmp_path, capsys):
     assert all(every["estimated_seconds"][f"train-{method}"] > 0 for method in ("emd", "theseus", "hybrid",
                                                                                 "early-exit"))
     assert not [path.name for path in (tmp_path / "auto").iterdir() if path.name.startswith("student")]
+
+
+def test_steps_are_timed_at_the_length_the_training_batches_are_padded_to(tiny_teacher, tmp_path):
+    """The collator pads each batch to its longest example: the dry run times a step at the mean over shuffled
+    batches of each batch's longest tokenised example, at most max_length, not at max_length."""
+    from transformers import AutoTokenizer
+
+    from bert_emd.compress.estimate import padded_length
+    from bert_emd.data.loading import DataOptions, resolve_task
+
+    sentences = [" ".join(["word"] * words) for words in (1, 2, 3, 5, 8, 13, 21, 34)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"text": text, "label": str(i % 2)}) + "\n" for i, text in enumerate(sentences)))
+    options = DataOptions(train_file=str(path))
+    task = resolve_task(options)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_teacher)
+    lengths = [len(tokenizer(text)["input_ids"]) for text in sentences]
+    assert padded_length(task, options, tokenizer, batch_size=len(sentences), max_length=128) == max(lengths)
+    assert padded_length(task, options, tokenizer, batch_size=1, max_length=128) == math.ceil(sum(lengths) / 8)
+    assert padded_length(task, options, tokenizer, batch_size=1, max_length=10) == \
+        math.ceil(sum(min(length, 10) for length in lengths) / 8)
+    assert padded_length(task, options, tokenizer, batch_size=4, max_length=128) > \
+        padded_length(task, options, tokenizer, batch_size=1, max_length=128)
 
 
 def test_a_dry_run_says_which_methods_are_left_out(tiny_teacher, glue_dir, tmp_path, capsys, monkeypatch):

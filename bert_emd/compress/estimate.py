@@ -43,6 +43,24 @@ def _distiller_class(task):
     return Distiller
 
 
+def padded_length(task, options, tokenizer, batch_size: int, max_length: int, sample: int = 2048,
+                  seed: int = 0) -> int:
+    """The length a training batch is padded to on average: the collator pads each batch to its longest example,
+    so a step is timed at the mean, over shuffled batches of a sample of the training set, of each batch's longest
+    tokenised example (at most ``max_length``), not at ``max_length``. Token and span tasks are timed at
+    ``max_length`` (an upper bound)."""
+    if task.kind != "sequence":
+        return max_length
+    from bert_emd.data.loading import load_split
+
+    train = load_split(task, options, "train").shuffle(seed=seed)
+    rows = train.select(range(min(sample, len(train))))[:]
+    texts = [rows["text_a"], rows["text_b"]] if "text_b" in rows else [rows["text_a"]]
+    lengths = [len(ids) for ids in tokenizer(*texts, truncation=True, max_length=max_length)["input_ids"]]
+    longest = [max(lengths[start:start + batch_size]) for start in range(0, len(lengths), batch_size)]
+    return max(1, min(max_length, math.ceil(sum(longest) / len(longest))))
+
+
 def _batch(vocab_size: int, batch_size: int, length: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     return {"input_ids": torch.randint(5, vocab_size, (batch_size, length), generator=generator),
@@ -50,20 +68,22 @@ def _batch(vocab_size: int, batch_size: int, length: int) -> dict:
 
 
 def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_examples: int,
-                    augmenting: bool) -> dict:
-    """stage -> estimated seconds (None where no estimate is made); teacher and training steps timed on random
-    tokens of the training length and batch size. ``layers``: method -> student depth (the teacher's for hybrid
-    compression and early exit: their training is timed on a copy of the teacher, an upper bound)."""
+                    augmenting: bool) -> tuple[dict, dict]:
+    """stage -> estimated seconds (None where no estimate is made), and the lengths the steps were timed at
+    (``teacher``, ``students``): teacher and training steps are timed on random tokens at the training batch size
+    and the length its batches are padded to (`padded_length`). ``layers``: method -> student depth (the teacher's
+    for hybrid compression and early exit: their training is timed on a copy of the teacher, an upper bound)."""
     from bert_emd.distill import DistillConfig
     from bert_emd.distill.attention import resolve_attention
     from bert_emd.distill.emd import MAPPINGS
     from bert_emd.distill.student import build_student
-    from bert_emd.models import load_config, load_task_model, new_task_model
+    from bert_emd.models import load_config, load_task_model, load_tokenizer, new_task_model
     from bert_emd.theseus.model import TheseusModel
     from bert_emd.theseus.schedule import ReplacingSchedule
 
     torch.set_num_threads(config.threads)
     estimate: dict = {"shape": 0.0}
+    lengths: dict = {}
     settings = recipe.distill_settings(task.name)
     uses_layers = any(method in MAPPINGS and method != "none" for method in layers)
     attention, path = resolve_attention(settings["attention"], "auto", uses_layers,
@@ -74,11 +94,14 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
             load_task_model(teacher, task, role="teacher", **kwargs)
 
     model = load(**({} if attention is None else {"attn_implementation": attention}))
+    tokenizer = load_tokenizer(config.model or teacher)
     if config.model:
         teacher_settings = recipe.teacher_settings(task.name)
-        batch = _batch(model.config.vocab_size, teacher_settings["batch_size"], teacher_settings["max_length"])
+        length = lengths["teacher"] = padded_length(task, config, tokenizer, teacher_settings["batch_size"],
+                                                    teacher_settings["max_length"])
+        batch = _batch(model.config.vocab_size, teacher_settings["batch_size"], length)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-        targets = _targets(task, teacher_settings["batch_size"], teacher_settings["max_length"])
+        targets = _targets(task, teacher_settings["batch_size"], length)
 
         def teacher_step():
             model.train()
@@ -90,7 +113,9 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
         estimate["teacher"] = seconds_per_step(teacher_step) * steps
     if augmenting:
         estimate["augment"] = None
-    batch = _batch(model.config.vocab_size, config.batch_size, config.max_length)
+    length = padded_length(task, config, tokenizer, config.batch_size, config.max_length)
+    lengths["students"] = length
+    batch = _batch(model.config.vocab_size, config.batch_size, length)
     examples = train_examples * (1 + config.num_augmented) if augmenting else train_examples
     epochs = config.epochs if config.epochs is not None else (1.0 if augmenting else 3.0)
     steps = math.ceil(examples / config.batch_size) * epochs
@@ -109,7 +134,7 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
                               "kd_temperature")}))
         trained.train()
         optimizer = torch.optim.AdamW([p for p in trained.parameters() if p.requires_grad], lr=1e-5)
-        targets = _targets(task, config.batch_size, config.max_length)
+        targets = _targets(task, config.batch_size, length)
 
         def step(trained=trained, optimizer=optimizer, targets=targets):
             trained(**batch, **targets)["loss"].backward()
@@ -119,4 +144,4 @@ def planned_seconds(config, task, teacher: str, layers: dict[str, int], train_ex
         estimate[f"train-{method}"] = seconds_per_step(step) * steps
         estimate[f"deploy-{method}"] = None
     estimate["report"] = None
-    return estimate
+    return estimate, lengths

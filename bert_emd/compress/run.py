@@ -492,7 +492,7 @@ def _plan(config, task, teacher, shapes: dict, stages: Stages, train_examples: i
     """`--dry-run`: the stages, the chosen shapes and the time they would take from step rates measured here."""
     from bert_emd.compress.estimate import planned_seconds
 
-    estimate = planned_seconds(config, task, teacher, {method: chosen["layers"] for method, chosen in shapes.items()},
+    estimate, lengths = planned_seconds(config, task, teacher, {method: chosen["layers"] for method, chosen in shapes.items()},
                                train_examples, augmenting)
     lines = ["plan:"]
     for stage in stages.planned:
@@ -502,11 +502,13 @@ def _plan(config, task, teacher, shapes: dict, stages: Stages, train_examples: i
             lines.append(f"  {stage:15s} left out: no shape of {method} meets the target")
             continue
         lines.append(f"  {stage:15s} " + (f"about {_minutes(seconds)}" if seconds is not None else ""))
+    timed_at = ", ".join(f"{who} {length}" for who, length in lengths.items())
     lines.append(f"  total           about {_minutes(sum(value for value in estimate.values() if value))} "
-                 f"(step rates measured on this machine, {config.threads} threads)")
+                 f"(step rates measured on this machine, {config.threads} threads, at the mean padded batch length "
+                 f"of the training data: {timed_at} tokens)")
     print("\n".join(lines))
     return {"dry_run": True, "task": task.name, "stages": stages.planned, "chosen": shapes, "table": table,
-            "estimated_seconds": estimate}
+            "estimated_seconds": estimate, "timed_lengths": lengths}
 
 
 def _minutes(seconds: float | None) -> str:
