@@ -31,15 +31,27 @@ def rows() -> list[dict]:
             "speedup": report["speed"]["speedup_vs_baseline"], "size_mb": report["size_mb"]["deployed"],
             "teacher_mb": report["size_mb"]["teacher"],
             "minutes": sum(entry["seconds"] or 0 for entry in stages.values()) / 60,
-            "made_teacher": "teacher" in stages})
+            "made_teacher": "teacher" in stages, "epochs": _shorter_budget(stages)})
     return found
+
+
+def _shorter_budget(stages: dict) -> float | None:
+    """The training epochs where a run was given fewer than the recipe's (1 over augmented data, else 3)."""
+    for stage, entry in stages.items():
+        if stage.startswith("train-"):
+            settings = entry["settings"]
+            default = 1.0 if settings.get("augmented_train") else 3.0
+            if settings.get("epochs") is not None and settings["epochs"] < default:
+                return settings["epochs"]
+    return None
 
 
 def table(found: list[dict]) -> str:
     lines = ["| run | student | dev score (teacher) | share of teacher, deployed (PyTorch) | speedup | size MB | "
              "minutes |", "|---|---|---|---|---|---|---|"]
     for row in found:
-        lines.append(f"| {row['name']} | {row['layers']} layers, {row['method']}, {row['backend']} | "
+        budget = f", {row['epochs']:g} epochs" if row["epochs"] is not None else ""
+        lines.append(f"| {row['name']} | {row['layers']} layers, {row['method']}, {row['backend']}{budget} | "
                      f"{row['deployed']:.2f} ({row['teacher']:.2f}) | {row['share']}% ({row['pytorch_share']}%) | "
                      f"{row['speedup']:.2f}x (target {row['target']:g}x) | {row['size_mb']:.1f} "
                      f"({row['teacher_mb']:.1f}) | {row['minutes']:.0f}"
