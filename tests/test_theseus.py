@@ -137,6 +137,43 @@ def test_the_command_trains_a_reloadable_successor(tiny_teacher, glue_dir, tmp_p
     assert record["command"] == "theseus" and not list(output.glob("checkpoint-*"))
 
 
+def test_a_regression_task_trains_by_mean_squared_error_and_is_scored_by_correlation(tiny_teacher, glue_dir, tmp_path):
+    """STS-B: the successor keeps the teacher's one output, its loss is the mean squared error against the score,
+    and its dev Pearson / Spearman are those of its own predictions (checked with scipy)."""
+    from scipy.stats import pearsonr, spearmanr
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from bert_emd.data.loading import DataOptions, load_split, resolve_task
+    from tests.conftest import TINY_SIZES
+
+    teacher_dir = tmp_path / "regressor"
+    torch.manual_seed(0)
+    BertForSequenceClassification(BertConfig(vocab_size=30522, num_hidden_layers=4, num_labels=1,
+                                             problem_type="regression", **TINY_SIZES)).save_pretrained(teacher_dir)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(teacher_dir)
+    model = theseus_model(teacher_dir, rate=1.0).train()
+    no_dropout(model)
+    batch = AutoTokenizer.from_pretrained(teacher_dir)(*TEXTS, padding=True, return_tensors="pt")
+    scores = torch.tensor([4.2, 0.6])
+    out = model(**batch, labels=scores)
+    torch.testing.assert_close(out["loss"], ((out["logits"].view(-1) - scores) ** 2).mean())
+
+    output = tmp_path / "successor"
+    results = bert_emd.theseus(teacher=str(teacher_dir), successor_layers=2, output=str(output), replacing_steps=4,
+                               **{**QUICK, "task": "stsb"}, data_dir=str(glue_dir))
+    successor = AutoModelForSequenceClassification.from_pretrained(output).eval()
+    assert successor.config.num_labels == 1 and successor.config.num_hidden_layers == 2
+    options = DataOptions(task="stsb", data_dir=str(glue_dir), max_eval_samples=QUICK["max_eval_samples"])
+    dev = load_split(resolve_task(options), options, "dev")[:]
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    with torch.no_grad():
+        predicted = successor(**tokenizer(dev["text_a"], dev["text_b"], padding=True, truncation=True, max_length=128,
+                                          return_tensors="pt")).logits.view(-1).numpy()
+    metrics = results["splits"]["dev"]["metrics"]
+    assert metrics["pearson"] == pytest.approx(pearsonr(predicted, dev["label"])[0], abs=1e-4)
+    assert metrics["spearman"] == pytest.approx(spearmanr(predicted, dev["label"])[0], abs=1e-4)
+
+
 def test_unfreeze_trains_embeddings_after_replacing(tiny_teacher, glue_dir, tmp_path):
     output = tmp_path / "unfrozen"
     train = tmp_path / "train.csv"  # no dev set: the last step's weights are kept, not the best evaluation's
