@@ -527,6 +527,23 @@ def test_on_a_new_machine_only_the_chosen_grid_point_is_trained_again(capsys, ti
     assert sorted(trained) == sorted(name for name, _ in runner_module.grid_points(grid))
 
 
+def test_teachers_only_trains_the_teacher_of_a_finished_task(tiny_bert, glue_dir, tmp_path, capsys):
+    """A table whose runs are all recorded, on a machine without its teacher: --teachers-only still makes the
+    teacher (to compress from it, say), and trains no student."""
+    from transformers import AutoModelForSequenceClassification
+
+    options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", report=False)
+    experiment(**options)
+    shutil.rmtree(tmp_path / "work" / "tiny" / "teachers")
+    student = tmp_path / "work" / "tiny" / "mrpc"
+    shutil.rmtree(student)
+    assert experiment(**options, teachers_only=True) == {"runs": 2, "done": 2}
+    teacher = tmp_path / "work" / "tiny" / "teachers" / "mrpc"
+    assert AutoModelForSequenceClassification.from_pretrained(teacher).config.num_labels == 2
+    assert not student.exists()
+    assert f"teachers ready: mrpc in {teacher}; 0 student run(s) left" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("grid", [None, {"learning_rate": [1.0e-2, 1.0e-5]}], ids=["one teacher", "grid"])
 def test_reusing_a_teacher_model_keeps_its_committed_records(tiny_bert, glue_dir, tmp_path, grid):
     options = tiny_experiment(tiny_bert, glue_dir, tmp_path, tasks="mrpc", methods="emd", seeds="1", rows=[],

@@ -68,8 +68,8 @@ class ExperimentConfig:
     only: str | list | None = option(None, "comma-separated row names (e.g. emd-L3,emd-L3-aug10): work on these rows "
                                      "only this time (the report still shows every row)")
     dry_run: bool = option(False, "list the runs (done / to do) and stop")
-    teachers_only: bool = option(False, "train (or pick from the grid) the teachers of the tasks with runs left, "
-                                        "then stop")
+    teachers_only: bool = option(False, "train (or pick from the grid) the teacher of every task chosen, even "
+                                        "one whose runs are all recorded, then stop")
     report_only: bool = option(False, "train nothing: latency, table and plots from the records there are")
     report: bool = option(True, "after training, measure latency and write table and plots (--no-report: train "
                                 "only, e.g. several jobs side by side; build the report later with --report-only)")

@@ -338,10 +338,13 @@ class Experiment:
         # attacks need the teacher too: those of runs to train, and of finished runs whose model is here
         to_attack = [run for run in self.robustness.pending(runs)
                      if run in remaining or (self.run_dir(*run) / "config.json").is_file()]
-        for task in self.teacher_tasks(remaining + to_attack):  # teachers first: a fault shows early
+        # teachers first, so that a fault shows early; --teachers-only: those of every task chosen, e.g. to use a
+        # finished table's teacher elsewhere
+        for task in self.tasks if self.config.teachers_only else self.teacher_tasks(remaining + to_attack):
             self.ensure_teacher(task)
         if self.config.teachers_only:
-            print(f"\nteachers ready; {len(remaining)} student run(s) left (--teachers-only)")
+            ready = ", ".join(f"{task} in {self.teacher_dir(task)}" for task in self.tasks)
+            print(f"\nteachers ready: {ready}; {len(remaining)} student run(s) left (--teachers-only)")
             return {"runs": len(runs), "done": len(done)}
         for number, (task, row, seed) in enumerate(remaining, start=1):
             print(f"\n[{number}/{len(remaining)}] {task} {row.name} seed {seed} "
