@@ -94,6 +94,10 @@ def test_the_pipeline_writes_a_student_an_onnx_int8_copy_and_a_report(compressed
     markdown = (output / "report.md").read_text()
     assert f"{report['chosen_layers']}-layer student (emd)" in markdown
     assert "deployed on onnx-int8 (per channel weight scales)." in markdown
+    assert report["training"] == {"steps": student["train"]["joint"]["steps"],
+                                  "best_step": student["train"]["joint"]["best_step"]}
+    assert (f"Training: {report['training']['steps']:,} steps, 1 epoch over the augmented training data; the kept "
+            f"student is step {report['training']['best_step']:,}'s (best dev score).") in markdown
     for row in report["candidates"]:  # the candidate table, the chosen shape marked (which one depends on timing)
         chosen = " (chosen)" if row["name"] == f"L{report['chosen_layers']}" else ""
         assert f"| {row['name']}{chosen} | {row['parameters']:,} |" in markdown

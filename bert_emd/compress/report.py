@@ -137,6 +137,9 @@ def student_entry(config, task, backend: str, teacher: str, trained: dict, teach
                           for term, entry in state.items() if term in ("attention", "hidden")},
         "dev_curve": [{"step": entry["step"], "score": entry.get(task.main_metric)}
                       for stage in _training_stages(results) for entry in stage.get("dev_evaluations", [])],
+        "training": {"steps": sum(stage.get("steps") or 0 for stage in _training_stages(results)),
+                     "best_step": next((stage["best_step"] for stage in reversed(_training_stages(results))
+                                        if stage.get("best_step") is not None), None)},
     }
 
 
@@ -345,6 +348,14 @@ def summary_lines(report: dict) -> list[str]:
                 f"{report['target']['latency_ms']:g} ms") + f"), {speed['speedup_vs_teacher_same_backend']:.2f}x "
              f"against the teacher on {report['backend']}; size {report['size_mb']['deployed']:.1f} MB against "
              f"{report['size_mb']['teacher']:.1f} MB."]
+    training, settings = report.get("training") or {}, report["stages"].get(f"train-{report['method']}", {}).get(
+        "settings", {})
+    if training.get("steps") and settings.get("epochs") is not None:
+        epochs = settings["epochs"]
+        lines.append(f"Training: {training['steps']:,} steps, {epochs:g} epoch{'' if epochs == 1 else 's'} over the "
+                     + ("augmented " if settings.get("augmented_train") else "") + "training data"
+                     + (f"; the kept student is step {training['best_step']:,}'s (best dev score)."
+                        if training.get("best_step") is not None else "."))
     if report.get("early_exit"):
         exit_ = report["early_exit"]
         lines.append(f"Early exit at entropy threshold {exit_['threshold']:g} (mean exit layer "
