@@ -492,8 +492,8 @@ def _plan(config, task, teacher, shapes: dict, stages: Stages, train_examples: i
     """`--dry-run`: the stages, the chosen shapes and the time they would take from step rates measured here."""
     from bert_emd.compress.estimate import planned_seconds
 
-    estimate, lengths = planned_seconds(config, task, teacher, {method: chosen["layers"] for method, chosen in shapes.items()},
-                               train_examples, augmenting)
+    depths = {method: chosen["layers"] for method, chosen in shapes.items()}
+    estimate, lengths = planned_seconds(config, task, teacher, depths, train_examples, augmenting)
     lines = ["plan:"]
     for stage in stages.planned:
         seconds = estimate.get(stage)
