@@ -115,6 +115,19 @@ def test_own_files_in_three_formats(tmp_path, suffix):
     assert train["label"] == [1, 0, 1, 0]
 
 
+def test_a_split_without_its_own_file_names_the_flag_that_gives_it(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"text": f"s{i}", "label": i % 2}) + "\n" for i in range(4)))
+    options = DataOptions(train_file=str(path))
+    spec = resolve_task(options)
+    assert load_split(spec, options, "train")["label"] == [0, 1, 0, 1]
+    for split, flag in (("validation", "--validation-file"), ("test", "--test-file")):
+        with pytest.raises(BertEmdError, match=f"^the {split} split needs {flag}$"):
+            load_split(spec, options, split)
+    path.write_text('{"text": "a", "label": 0}\n[1, 2]\n')
+    with pytest.raises(BertEmdError, match="train.jsonl, line 2: expected a JSON object per line"):
+        load_split(spec, options, "train")
+
 def test_own_regression_file(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps({"a": f"s{i}", "b": f"t{i}", "y": i / 2}) + "\n" for i in range(5)))

@@ -52,6 +52,14 @@ def test_jsonl_reader(tmp_path):
     path.write_text('{"tokens": ["Peter", "runs"], "tags": ["B-PER"]}\n')
     with pytest.raises(BertEmdError, match="line 1: 2 tokens but 1 tags"):
         read_token_jsonl(path)
+    path.write_text('\n["Peter", "runs"]\n')
+    with pytest.raises(BertEmdError, match="train.jsonl, line 2: expected an object with tokens and tags"):
+        read_token_jsonl(path)
+    path.write_bytes(b'{"tokens": ["\xff"], "tags": ["O"]}\n')  # not UTF-8: one error, not a traceback
+    with pytest.raises(BertEmdError, match="train.jsonl: not UTF-8 text .* at byte 13"):
+        read_token_jsonl(path)
+    path.write_bytes('\ufeff{"tokens": ["Peter"], "tags": ["B-PER"]}\n'.encode())  # a byte-order mark is dropped
+    assert read_token_jsonl(path)[0].tokens == ("Peter",)
 
 
 def test_labels_go_to_the_first_piece_of_each_word(tmp_path):

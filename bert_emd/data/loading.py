@@ -53,6 +53,15 @@ class DataOptions:
     def uses_own_files(self) -> bool:
         return bool(self.train_file or self.validation_file or self.test_file)
 
+    def own_file(self, split: str) -> Path:
+        """The user's file for a split (any split but train and test is the validation file), or an error naming
+        the flag that gives it."""
+        path = {"train": self.train_file, "test": self.test_file}.get(split, self.validation_file)
+        if path is None:
+            flag = {"train": "--train-file", "test": "--test-file"}.get(split, "--validation-file")
+            raise BertEmdError(f"the {split} split needs {flag}")
+        return Path(path)
+
     @property
     def has_dev_set(self) -> bool:
         """A GLUE task's dev split, or the user's --validation-file."""
@@ -235,12 +244,7 @@ def _convert_labels(task: TaskSpec, table: Table) -> list:
 
 
 def _from_own_file(task: TaskSpec, options: DataOptions, split: str) -> datasets.Dataset:
-    files = {"train": options.train_file, "test": options.test_file}
-    path = files.get(split, options.validation_file)
-    if path is None:
-        flag = {"train": "--train-file", "test": "--test-file"}.get(split, "--validation-file")
-        raise BertEmdError(f"the {split} split needs {flag}")
-    table = read_table(path)
+    table = read_table(options.own_file(split))
     labelled = split != "test" or task.label_column in table.columns
     return _rows_from_table(task, table, labelled, index_column="index" if split == "test" else None)
 

@@ -1,17 +1,17 @@
 """Read TSV / CSV / JSONL files into columns, with errors that name the file, line and column.
 
 GLUE TSVs contain quote characters inside sentences and MRPC starts with a UTF-8 BOM, so TSV is
-read with ``csv.QUOTE_NONE`` and ``utf-8-sig`` (as ../shared/glue/README.md prescribes).
+read with ``csv.QUOTE_NONE`` and ``utf-8-sig``.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert_emd.data.text_files import json_objects, read_text
 from bert_emd.errors import BertEmdError
 
 csv.field_size_limit(sys.maxsize)
@@ -101,21 +101,9 @@ def _read_delimited(path: Path, delimiter: str, header_names: tuple[str, ...] | 
 
 def _read_jsonl(path: Path) -> Table:
     records, lines = [], []
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise BertEmdError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
-                if not isinstance(record, dict):
-                    raise BertEmdError(f"{path}, line {number}: expected a JSON object per line")
-                records.append(record)
-                lines.append(number)
-    except UnicodeDecodeError as error:
-        raise BertEmdError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    for number, record in json_objects(path, read_text(path)):
+        records.append(record)
+        lines.append(number)
     if not records:
         raise BertEmdError(f"{path}: file is empty")
     names: list[str] = []

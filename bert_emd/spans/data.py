@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert_emd.data.text_files import json_objects, read_text
 from bert_emd.errors import BertEmdError
 
 
@@ -38,12 +39,7 @@ class Question:
 def read_questions(path: str | Path, labelled: bool = True) -> list[Question]:
     """The questions of a SQuAD JSON file (``.json``) or a JSON-lines file (``.jsonl``, or any other name)."""
     path = Path(path)
-    if not path.is_file():
-        raise BertEmdError(f"file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise BertEmdError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    text = read_text(path)
     questions = _read_squad(path, text, labelled) if path.suffix == ".json" else _read_lines(path, text, labelled)
     if not questions:
         raise BertEmdError(f"{path}: no questions")
@@ -76,15 +72,7 @@ def _read_squad(path: Path, text: str, labelled: bool) -> list[Question]:
 
 def _read_lines(path: Path, text: str, labelled: bool) -> list[Question]:
     questions = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise BertEmdError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise BertEmdError(f"{path}, line {number}: expected an object with question, context and answers")
+    for number, record in json_objects(path, text, "an object with question, context and answers"):
         questions.append(_question(record, record.get("context"), f"{path}, line {number}", labelled, str(number)))
     return questions
 

@@ -32,11 +32,7 @@ def doc_stride(options) -> int:
 
 def split_path(task: TaskSpec, options, split: str) -> Path | None:
     if options.uses_own_files:
-        path = {"train": options.train_file, "test": options.test_file}.get(split, options.validation_file)
-        if path is None:
-            flag = {"train": "--train-file", "test": "--test-file"}.get(split, "--validation-file")
-            raise BertEmdError(f"the {split} split needs {flag}")
-        return Path(path)
+        return options.own_file(split)
     if not options.data_dir:
         return None  # the hub
     version = "v2.0" if task.unanswerable else "v1.1"

@@ -10,10 +10,10 @@ the loss and the metrics) unless ``label_all_tokens``, which gives every piece t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert_emd.data.text_files import json_objects, read_text
 from bert_emd.errors import BertEmdError
 
 IGNORED = -100
@@ -29,13 +29,8 @@ class Sentence:
 def read_conll(path: str | Path, labelled: bool = True) -> list[Sentence]:
     """Sentences of a CoNLL column file; a line without a tag column is an error naming the line."""
     path = Path(path)
-    if not path.is_file():
-        raise BertEmdError(f"file not found: {path}")
     sentences, tokens, tags, start = [], [], [], None
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise BertEmdError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    lines = read_text(path).splitlines()
 
     def close():
         if tokens:
@@ -66,18 +61,9 @@ def read_conll(path: str | Path, labelled: bool = True) -> list[Sentence]:
 
 def read_token_jsonl(path: str | Path, labelled: bool = True) -> list[Sentence]:
     path = Path(path)
-    if not path.is_file():
-        raise BertEmdError(f"file not found: {path}")
     sentences = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise BertEmdError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
-        tokens = record.get("tokens") if isinstance(record, dict) else None
-        tags = record.get("tags") if isinstance(record, dict) else None
+    for number, record in json_objects(path, read_text(path), "an object with tokens and tags"):
+        tokens, tags = record.get("tokens"), record.get("tags")
         if not isinstance(tokens, list) or not tokens:
             raise BertEmdError(f"{path}, line {number}: expected a non-empty 'tokens' list")
         if labelled:

@@ -32,11 +32,7 @@ def own_token_task(options, model_labels: tuple[str, ...] | None = None) -> Task
 
 def split_path(task: TaskSpec, options, split: str) -> Path:
     if options.uses_own_files:
-        path = {"train": options.train_file, "test": options.test_file}.get(split, options.validation_file)
-        if path is None:
-            flag = {"train": "--train-file", "test": "--test-file"}.get(split, "--validation-file")
-            raise BertEmdError(f"the {split} split needs {flag}")
-        return Path(path)
+        return options.own_file(split)
     if not options.data_dir:
         raise BertEmdError(f"{task.display_name} is read from files: pass --data-dir with train.txt, dev.txt and "
                            "test.txt in CoNLL column layout")
