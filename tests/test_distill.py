@@ -535,8 +535,11 @@ def test_a_registered_mapping_works_end_to_end(tiny_teacher, glue_dir, tmp_path,
     from bert_emd.cli import main
     from bert_emd.distill.mappings import MAPPINGS, FixedMapping, register_mapping
 
-    register_mapping(FixedMapping("first", "every student layer learns teacher layer 1", rule=lambda n, m: [1] * n))
+    first = register_mapping(FixedMapping("first", "every student layer learns teacher layer 1",
+                                          rule=lambda n, m: [1] * n))
     try:
+        with pytest.raises(ValueError, match="^a mapping named 'first' is registered already$"):
+            register_mapping(first)
         output = tmp_path / "first"
         code = main(["distill", "--teacher", str(tiny_teacher), "--data-dir", str(glue_dir), "--student-layers", "2",
                      "--mapping", "first", "--task", "sst2", "--max-train-samples", "16", "--max-eval-samples", "8",
@@ -572,8 +575,12 @@ def test_a_registered_loss_term_works_end_to_end(tiny_teacher, glue_dir, tmp_pat
         def loss(self, distiller, batch):
             return F.mse_loss(batch.student[self.name], batch.teacher[self.name])
 
-    register_term(TopHidden("top_hidden", "MSE of the top hidden states", uses_hidden_states=True, projected=True))
+    term = register_term(TopHidden("top_hidden", "MSE of the top hidden states", uses_hidden_states=True,
+                                   projected=True))
     try:
+        assert list(TERMS)[-1] == "top_hidden"  # the Distiller adds terms in the order registered
+        with pytest.raises(ValueError, match="^a loss term named 'top_hidden' is registered already$"):
+            register_term(term)
         teacher = BertForSequenceClassification.from_pretrained(tiny_teacher, attn_implementation="eager")
         batch = {"input_ids": torch.randint(1000, 2000, (3, 7)), "attention_mask": torch.ones(3, 7, dtype=torch.long),
                  "labels": torch.tensor([0, 1, 1])}

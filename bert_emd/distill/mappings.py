@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bert_emd.distill.registry import Registry
 from bert_emd.errors import BertEmdError
 
 
@@ -75,18 +76,11 @@ class FixedMapping(Mapping):
         return flow
 
 
-class Registry(dict):
-    """name -> Mapping; iterating gives the names, so it serves as an option's live list of choices."""
-
-
-MAPPINGS: Registry = Registry()
+MAPPINGS: Registry = Registry("mapping")
 
 
 def register_mapping(mapping: Mapping) -> Mapping:
-    if mapping.name in MAPPINGS:
-        raise ValueError(f"a mapping named {mapping.name!r} is registered already")
-    MAPPINGS[mapping.name] = mapping
-    return mapping
+    return MAPPINGS.add(mapping)
 
 
 def get_mapping(name: str) -> Mapping:

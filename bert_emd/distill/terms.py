@@ -31,6 +31,7 @@ from torch import nn
 from bert_emd.distill.attention import QUERY_KEY_ATTENTION
 from bert_emd.distill.distances import layer_distances, masked_layers, score_distances, score_factors
 from bert_emd.distill.layer_loss import LayerMappingLoss
+from bert_emd.distill.registry import Registry
 from bert_emd.errors import BertEmdError
 from bert_emd.families.scores import install_score_hooks
 
@@ -79,18 +80,11 @@ class LossTerm:
         raise NotImplementedError
 
 
-class Registry(dict):
-    """name -> LossTerm, in the order the Distiller adds them."""
-
-
-TERMS: Registry = Registry()
+TERMS: Registry = Registry("loss term")
 
 
 def register_term(term: LossTerm) -> LossTerm:
-    if term.name in TERMS:
-        raise ValueError(f"a loss term named {term.name!r} is registered already")
-    TERMS[term.name] = term
-    return term
+    return TERMS.add(term)
 
 
 def extra_term_weights(config) -> dict[str, float]:
