@@ -32,6 +32,11 @@ PAIRS = {  # (row, row it is compared with)
 WEIGHT_RUNS = {"sst2_gpu": ["emd-L2", "emd-L3", "emd-L2-init12", "emd-L2-T5"]}
 
 
+
+def _p_value(p: float) -> float:
+    """Three decimals, or two significant digits below 0.001 (where three decimals would print 0.0)."""
+    return round(float(p), 3) if p >= 0.001 else float(f"{p:.1e}")
+
 def teacher_scores(runs: Path, task: str, row: str, seed) -> dict | None:
     """The dev scores of the teacher a run learned from, as its record states them (None without a record)."""
     record = runs / task / row / f"seed{seed}" / "eval_results.json"
@@ -64,7 +69,7 @@ def paired(table: dict, row: str, other: str, runs: Path | None = None) -> dict:
             differences = [round(100 * (a - b), 2) for a, b in zip(mine, theirs)]
             out[metric] = {"seeds": seeds, "differences": differences,
                            "mean": round(sum(differences) / len(differences), 2),
-                           "p": None if len(set(differences)) == 1 else round(float(ttest_rel(mine, theirs).pvalue), 3)}
+                           "p": None if len(set(differences)) == 1 else _p_value(ttest_rel(mine, theirs).pvalue)}
             if differ:
                 out[metric]["teacher_differs_on_seeds"] = differ
     return out

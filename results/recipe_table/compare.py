@@ -20,8 +20,8 @@ that, every run seed by seed (kept score, share of its own teacher, minutes, low
 kept one's step, for EMD rows the student and teacher layer weights of the attention term at the kept
 checkpoint and after the last step), how far apart
 the rows' dev scores are over their evaluations (every 50 steps) and at how many each row is the higher one, the teacher
-each run was distilled from as the run measured it (a grid point trained again on another machine may differ
-from its record), and every teacher grid point with its metrics after each epoch.
+each run learned from (Theseus successors included) as the run measured it (a grid point trained again on another
+machine may differ from its record), and every teacher grid point with its metrics after each epoch.
 """
 
 import argparse
@@ -81,12 +81,17 @@ def layer_share(terms: dict, config: dict) -> float | None:
     return weighted / (weighted + prediction) if weighted + prediction > 0 else None
 
 
+def own_teacher_metrics(task: str, folder: Path) -> list[float] | None:
+    """The teacher as the run in ``folder`` measured it on the dev set, at the students' max length: the model it
+    learned from (x 100, the task's metrics)."""
+    measured = _read(folder / "eval_results.json")["splits"]["dev"].get("teacher_metrics")
+    return [100 * measured[name] for name in METRICS[task]] if measured else None
+
+
 def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) -> dict:
     results, config = _read(folder / "eval_results.json"), _read(folder / "run_config.json")["config"]
     metrics = [100 * results["splits"]["dev"]["metrics"][name] for name in METRICS[task]]
-    # the teacher as this run measured it on the dev set, at the students' max length: the model it learned from
-    measured = results["splits"]["dev"].get("teacher_metrics")
-    own_teacher = [100 * measured[name] for name in METRICS[task]] if measured else None
+    own_teacher = own_teacher_metrics(task, folder)
     stages = results["train"]
     entry = {"seed": int(folder.name.removeprefix("seed")), "metrics": metrics,
              "share_of_teacher": statistics.fmean(metrics) / teacher_score, "teacher_metrics": own_teacher,
@@ -238,9 +243,9 @@ def copy_overview(overview_lines: list[str], readme: Path) -> None:
 
 
 def teachers_in_runs(task: str, rows: dict) -> list[str]:
-    """The teacher each run was distilled from, as the run measured it (`teacher_metrics`): a chosen grid point
-    trained again on a new machine need not reproduce its record, and rows distilled from different teachers are
-    not compared on equal terms."""
+    """The teacher each run learned from (distilled rows and Theseus successors), as the run measured it
+    (`teacher_metrics`): a chosen grid point trained again on a new machine need not reproduce its record, and rows
+    that learned from different teachers are not compared on equal terms."""
     found: dict[str, list[str]] = {}
     for row, entries in sorted(rows.items()):
         for entry in entries:
@@ -249,8 +254,8 @@ def teachers_in_runs(task: str, rows: dict) -> list[str]:
             found.setdefault(key, []).append(f"{row} seed{entry['seed']}")
     metrics = f"{' / '.join(METRICS[task])} x 100 on the dev set at the students' max length"
     if len(found) == 1:
-        return [f"\nEvery {task} run was distilled from the same teacher: {next(iter(found))} ({metrics})"]
-    lines = [f"\n{task} runs were distilled from {len(found)} different teachers ({metrics}):\n",
+        return [f"\nEvery {task} run learned from the same teacher: {next(iter(found))} ({metrics})"]
+    lines = [f"\n{task} runs learned from {len(found)} different teachers ({metrics}):\n",
              "| teacher | runs |", "|---|---|"]
     return lines + [f"| {key} | {', '.join(runs)} |" for key, runs in found.items()]
 
@@ -299,8 +304,12 @@ def main() -> None:
                   "| row | seeds | dev x 100: mean (each seed) | % of teacher (mean) | % of own teacher (mean) "
                   "| seed 1: steps (best) | layer terms in loss | prediction loss |", "|---" * 8 + "|"]
         summary[task] = {"teacher": teacher_score, "rows": {}}
+        successors = {}  # the Theseus rows: no layer terms to weigh (their scores are in table.md), only a teacher
         for row in sorted(task_folder.iterdir()):
-            if row.name.startswith("theseus"):  # no layer terms to weigh: the Theseus rows are in table.md
+            if row.name.startswith("theseus"):
+                successors[row.name] = [{"seed": int(seed.name.removeprefix("seed")),
+                                         "teacher_metrics": own_teacher_metrics(task, seed)}
+                                        for seed in sorted(row.glob("seed*")) if (seed / "eval_results.json").is_file()]
                 continue
             entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
                        if (seed / "eval_results.json").is_file()]
@@ -326,7 +335,7 @@ def main() -> None:
         lines += runs_by_seed(summary[task]["rows"], task)
         lines += evaluation_differences(summary[task]["rows"], METRICS[task][0])
         lines += layer_stages(summary[task]["rows"])
-        lines += teachers_in_runs(task, summary[task]["rows"])
+        lines += teachers_in_runs(task, {**summary[task]["rows"], **successors})
     table = overview(summary)
     lines = table + lines + grids(results)
     text = "\n".join(lines).strip() + "\n"
