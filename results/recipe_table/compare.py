@@ -81,17 +81,17 @@ def layer_share(terms: dict, config: dict) -> float | None:
     return weighted / (weighted + prediction) if weighted + prediction > 0 else None
 
 
-def own_teacher_metrics(task: str, folder: Path) -> list[float] | None:
-    """The teacher as the run in ``folder`` measured it on the dev set, at the students' max length: the model it
-    learned from (x 100, the task's metrics)."""
-    measured = _read(folder / "eval_results.json")["splits"]["dev"].get("teacher_metrics")
+def own_teacher_metrics(task: str, results: dict) -> list[float] | None:
+    """The teacher as a run measured it (its eval_results.json: ``results``) on the dev set, at the students' max
+    length: the model it learned from (x 100, the task's metrics)."""
+    measured = results["splits"]["dev"].get("teacher_metrics")
     return [100 * measured[name] for name in METRICS[task]] if measured else None
 
 
 def run_entry(task: str, folder: Path, teacher_score: float, work: Path | None) -> dict:
     results, config = _read(folder / "eval_results.json"), _read(folder / "run_config.json")["config"]
     metrics = [100 * results["splits"]["dev"]["metrics"][name] for name in METRICS[task]]
-    own_teacher = own_teacher_metrics(task, folder)
+    own_teacher = own_teacher_metrics(task, results)
     stages = results["train"]
     entry = {"seed": int(folder.name.removeprefix("seed")), "metrics": metrics,
              "share_of_teacher": statistics.fmean(metrics) / teacher_score, "teacher_metrics": own_teacher,
@@ -307,9 +307,10 @@ def main() -> None:
         successors = {}  # the Theseus rows: no layer terms to weigh (their scores are in table.md), only a teacher
         for row in sorted(task_folder.iterdir()):
             if row.name.startswith("theseus"):
+                records = {seed: seed / "eval_results.json" for seed in sorted(row.glob("seed*"))}
                 successors[row.name] = [{"seed": int(seed.name.removeprefix("seed")),
-                                         "teacher_metrics": own_teacher_metrics(task, seed)}
-                                        for seed in sorted(row.glob("seed*")) if (seed / "eval_results.json").is_file()]
+                                         "teacher_metrics": own_teacher_metrics(task, _read(record))}
+                                        for seed, record in records.items() if record.is_file()]
                 continue
             entries = [run_entry(task, seed, teacher_score, work) for seed in sorted(row.glob("seed*"))
                        if (seed / "eval_results.json").is_file()]
